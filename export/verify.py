@@ -1,0 +1,73 @@
+"""Compare exported models on held-out data through the device runtime."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.classifier import Classifier
+from runtime.evaluate import agreement, evaluate
+
+REFERENCE = "float32"
+WARMUP_IMAGES = 100
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One exported model measured on the test split."""
+
+    variant: str
+    size_bytes: int
+    accuracy: float  # 0..1
+    agreement: float  # top-1 agreement with the float32 model, 0..1
+    ms_per_image: float  # batched inference, mean per image
+
+
+@dataclass(frozen=True)
+class Verification:
+    """All variants on one test split, measured in one run with one back-end."""
+
+    variants: list[VariantResult]
+    test_images: int
+    backend: str
+
+    def get(self, variant: str) -> VariantResult:
+        """The result of one variant (KeyError when it was not exported)."""
+        return {v.variant: v for v in self.variants}[variant]
+
+    def drop_pp(self, variant: str) -> float:
+        """Accuracy of float32 minus that of ``variant``, in percentage points."""
+        return 100.0 * (self.get(REFERENCE).accuracy - self.get(variant).accuracy)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {"test_images": self.test_images, "backend": self.backend,
+                "variants": [asdict(v) for v in self.variants]}
+
+
+def verify_models(paths: dict[str, str | os.PathLike], labels: list[str],
+                  x_test: np.ndarray, y_test: np.ndarray) -> Verification:
+    """Run every model over the test split and compare it with the float32 one.
+
+    Args:
+        paths: variant name -> ``.tflite`` path; must include "float32".
+        labels: class names (checked against each model's outputs).
+        x_test: [N, 28, 28] raw-pixel test images.
+        y_test: [N] labels.
+
+    Returns:
+        The Verification, float32 first.
+    """
+    results, reference, backend = [], None, ""
+    for variant in sorted(paths, key=lambda v: v != REFERENCE):
+        clf = Classifier(paths[variant], labels=labels)
+        backend = clf.backend.name
+        clf.scores(x_test[:WARMUP_IMAGES])  # first invoke pays for delegate set-up; keep it out of the timing
+        ev = evaluate(clf, x_test, y_test)
+        reference = ev.predicted if reference is None else reference
+        results.append(VariantResult(variant, Path(paths[variant]).stat().st_size, ev.accuracy,
+                                     agreement(ev.predicted, reference), ev.ms_per_image))
+    return Verification(results, len(y_test), backend)

@@ -1,0 +1,161 @@
+"""The Classifier: one TFLite model, its contract checked, batches in, scores out."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.backend import get_backend
+from runtime.errors import ImageError, ModelError, first_line
+from runtime.labels import labels_for_model
+from runtime.preprocess import MNIST_SIDE
+from runtime.quant import dequantize, quantize
+
+TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
+MAX_BATCH = 1024  # images per invoke: bounds the input tensor at ~3 MB (float32)
+SUPPORTED_INPUT_DTYPES = (np.float32, np.uint8, np.int8)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One classified image: class index, class name and its probability (0..1)."""
+
+    label: int
+    name: str
+    score: float
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    index: int
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+
+class Classifier:
+    """Runs a ``.tflite`` digit classifier through LiteRT / tflite-runtime.
+
+    Inputs follow the project's one convention: raw pixel intensity 0..255, bright
+    ink on black, 28x28 (any of [N,28,28], [N,28,28,1], or one [28,28] image).
+    Quantized inputs and outputs are converted with the tensors' own scale and
+    zero point.
+    """
+
+    def __init__(self, model_path: str | os.PathLike, labels: list[str] | None = None,
+                 num_threads: int | None = None, backend: str | None = None):
+        """Load a model and check its contract.
+
+        Args:
+            model_path: the ``.tflite`` file.
+            labels: class names; default: ``labels.txt`` beside the model, else "0".."N-1".
+            num_threads: interpreter threads (default: the back-end's choice).
+            backend: interpreter module name (see ``runtime.backend``).
+
+        Raises:
+            ModelError: the file is missing, not a TFLite model, or its input is not
+                28x28 pixels of float32/uint8/int8, or its output is not [N, classes].
+            BackendError: no interpreter module is installed.
+        """
+        self.path = Path(model_path)
+        _check_model_file(self.path)
+        self.backend = get_backend(backend)
+        try:
+            self._interpreter = self.backend.interpreter_class(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.path}: the interpreter cannot load it ({first_line(exc)})") from None
+        self._input, self._output, self.num_classes = _check_contract(self._interpreter, self.path)
+        self.labels = labels if labels is not None else labels_for_model(self.path, self.num_classes)
+        if len(self.labels) != self.num_classes:
+            raise ModelError(f"{len(self.labels)} labels given for a model with {self.num_classes} classes")
+        self._batch = 1
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        """The model's input tensor type (float32, uint8 or int8)."""
+        return self._input.dtype
+
+    @property
+    def size_bytes(self) -> int:
+        """The model file's size in bytes."""
+        return self.path.stat().st_size
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities for a batch of images.
+
+        Args:
+            images: [N,28,28], [N,28,28,1] or [28,28], values 0..255 (any numeric dtype).
+
+        Returns:
+            [N, num_classes] float32 probabilities.
+        """
+        x = _as_batch(images)
+        out = [self._invoke(x[i : i + MAX_BATCH]) for i in range(0, len(x), MAX_BATCH)]
+        return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
+
+    def classify(self, images: np.ndarray) -> list[Prediction]:
+        """The top class of every image in a batch (see ``scores`` for the input forms)."""
+        probs = self.scores(images)
+        top = probs.argmax(axis=1)
+        return [Prediction(int(k), self.labels[k], float(p[k])) for k, p in zip(top, probs)]
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) != self._batch:
+            # One invoke per batch: resize the input tensor instead of looping in Python.
+            self._interpreter.resize_tensor_input(self._input.index, [len(batch), MNIST_SIDE, MNIST_SIDE, 1])
+            self._interpreter.allocate_tensors()
+            self._batch = len(batch)
+        inp = self._input
+        self._interpreter.set_tensor(inp.index, quantize(batch, inp.scale, inp.zero_point, inp.dtype))
+        self._interpreter.invoke()
+        out = self._output
+        return dequantize(self._interpreter.get_tensor(out.index), out.scale, out.zero_point)
+
+
+def _check_model_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file")
+    if not path.is_file():
+        raise ModelError(f"{path}: not a file")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
+        raise ModelError(f"{path}: not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)")
+
+
+def _check_contract(interpreter, path: Path) -> tuple[_Tensor, _Tensor, int]:
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(f"{path}: expected 1 input and 1 output, found {len(inputs)} and {len(outputs)}")
+    inp, out = inputs[0], outputs[0]
+    shape = tuple(int(d) for d in inp["shape"])
+    if len(shape) != 4 or shape[1:] != (MNIST_SIDE, MNIST_SIDE, 1):
+        raise ModelError(f"{path}: expected input shape [N, 28, 28, 1], found {list(shape)}")
+    if inp["dtype"] not in SUPPORTED_INPUT_DTYPES:
+        raise ModelError(f"{path}: input type {np.dtype(inp['dtype']).name} is not float32, uint8 or int8")
+    out_shape = tuple(int(d) for d in out["shape"])
+    if len(out_shape) != 2 or out_shape[1] < 2:
+        raise ModelError(f"{path}: expected output shape [N, classes], found {list(out_shape)}")
+    return _tensor(inp), _tensor(out), out_shape[1]
+
+
+def _tensor(detail: dict) -> _Tensor:
+    scale, zero_point = detail["quantization"]
+    return _Tensor(int(detail["index"]), np.dtype(detail["dtype"]), float(scale), int(zero_point))
+
+
+def _as_batch(images: np.ndarray) -> np.ndarray:
+    x = np.asarray(images)
+    if x.shape == (MNIST_SIDE, MNIST_SIDE):
+        x = x[None]
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[1:] != (MNIST_SIDE, MNIST_SIDE, 1):
+        raise ImageError(f"expected images of shape [N, 28, 28] or [N, 28, 28, 1], got {list(x.shape)}")
+    if x.dtype.kind not in "uif":
+        raise ImageError(f"expected numeric pixel values, got dtype {x.dtype}")
+    return x  # kept in its own dtype: uint8 pixels reach a uint8 model without a copy

@@ -1,0 +1,46 @@
+"""Class names that travel beside a model as ``labels.txt`` (one name per line)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from runtime.errors import ModelError
+
+LABELS_FILE = "labels.txt"
+
+
+def labels_path(model_path: str | os.PathLike) -> Path:
+    """The ``labels.txt`` that belongs to a model file (in the same folder)."""
+    return Path(model_path).with_name(LABELS_FILE)
+
+
+def read_labels(path: str | os.PathLike) -> list[str]:
+    """Read class names, one per line, ignoring a trailing empty line.
+
+    Raises:
+        ModelError: the file cannot be read or holds no names.
+    """
+    try:
+        names = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read labels ({exc})") from None
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise ModelError(f"{path}: the labels file is empty")
+    return names
+
+
+def labels_for_model(model_path: str | os.PathLike, num_classes: int) -> list[str]:
+    """Class names for a model: its ``labels.txt`` when present, else "0", "1", ...
+
+    Raises:
+        ModelError: the labels file disagrees with the model's number of classes.
+    """
+    path = labels_path(model_path)
+    if not path.exists():
+        return [str(i) for i in range(num_classes)]
+    names = read_labels(path)
+    if len(names) != num_classes:
+        raise ModelError(f"{path} names {len(names)} classes but the model has {num_classes} outputs")
+    return names

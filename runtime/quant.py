@@ -1,0 +1,57 @@
+"""Affine quantization helpers, the one place scale and zero point are applied.
+
+TFLite stores a real value ``x`` as ``q = round(x / scale) + zero_point``. The
+parameters always come from the tensor details of the model at hand; nothing here
+hard-codes them. Arithmetic is widened to int64 first, because int8 arithmetic
+wraps (``np.int8(-128) - 1 == 127``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+QUANTIZED_DTYPES = (np.uint8, np.int8)
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype | type) -> np.ndarray:
+    """Quantize real values to ``dtype``, clipping to its range.
+
+    Args:
+        x: real values, any shape.
+        scale: the tensor's scale; 0 means the tensor is not quantized, and ``x``
+            is only cast.
+        zero_point: the tensor's zero point.
+        dtype: the tensor's integer (or float) type.
+
+    Returns:
+        An array of ``dtype`` with the shape of ``x``.
+    """
+    dtype, x = np.dtype(dtype), np.asarray(x)
+    if scale == 0 or dtype.kind == "f":
+        return x.astype(dtype, copy=False)
+    if scale == 1.0 and x.dtype.kind in "ui":
+        # Integer pixels with unit scale (the uint8/int8 I/O of our models): exact, no rounding.
+        if x.dtype == dtype and zero_point == 0:
+            return x
+        q = x.astype(np.int64) + int(zero_point)
+    else:
+        q = np.rint(x.astype(np.float64) / scale) + int(zero_point)
+    info = np.iinfo(dtype)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Map quantized values back to real ones as float32.
+
+    Args:
+        q: the quantized array (any integer type), or a float array.
+        scale: the tensor's scale; 0 means not quantized, and ``q`` is only cast.
+        zero_point: the tensor's zero point.
+
+    Returns:
+        ``scale * (q - zero_point)`` computed in int64/float64, as float32.
+    """
+    q = np.asarray(q)
+    if scale == 0 or q.dtype.kind == "f":
+        return q.astype(np.float32)
+    return (scale * (q.astype(np.int64) - int(zero_point))).astype(np.float32)

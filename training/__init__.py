@@ -1,0 +1,1 @@
+"""Training stage: datasets (numpy only) and the Keras models (TensorFlow imported lazily)."""

@@ -1,0 +1,63 @@
+"""The artifacts folder shared by training, export and evaluation.
+
+Layout of ``artifacts/<dataset>/``::
+
+    model.keras            trained Keras model (raw pixels in, probabilities out)
+    labels.txt             class names, one per line (also read by the runtime)
+    metrics.json           training history, accuracies, data source, seed, settings
+    calibration.npz        the representative set the int8 export used
+    model.float32.tflite   exports
+    model.int8.tflite
+    verification.json      float vs int8 on the test split
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from runtime.errors import MnistEdgeError
+from runtime.files import atomic_write_text
+from runtime.labels import LABELS_FILE
+
+DEFAULT_ROOT = Path("artifacts")
+KERAS_MODEL = "model.keras"
+METRICS = "metrics.json"
+CALIBRATION = "calibration.npz"
+VERIFICATION = "verification.json"
+TRAIN_BACKUP = ".train-backup"  # Keras BackupAndRestore state of an interrupted run
+
+
+def default_dir(dataset: str) -> Path:
+    """``artifacts/<dataset>``."""
+    return DEFAULT_ROOT / dataset
+
+
+def tflite_name(variant: str) -> str:
+    """File name of an exported variant: ``model.<variant>.tflite``."""
+    return f"model.{variant}.tflite"
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """Read a JSON artifact.
+
+    Raises:
+        MnistEdgeError: missing or not valid JSON.
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MnistEdgeError(f"{path}: not found") from None
+    except (OSError, ValueError) as exc:
+        raise MnistEdgeError(f"{path}: unreadable ({exc})") from None
+
+
+def write_labels(folder: Path, names: list[str]) -> None:
+    """Write ``labels.txt`` into ``folder``, atomically."""
+    atomic_write_text(folder / LABELS_FILE, "\n".join(names) + "\n")
