@@ -146,7 +146,7 @@ def predict(
 def demo(
     dataset: DatasetOpt = "mnist",
     data_dir: DataDirOpt = None,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 5,
+    epochs: Annotated[int, typer.Option(help="Maximum training epochs (early stopping on validation loss).")] = 10,
 ) -> None:
     """Train, export, verify and classify a sample image, end to end."""
     from export import ExportConfig, export_models

@@ -73,7 +73,14 @@ def convert_keras_model(model, calibration_x: np.ndarray | None, io: IOType = IO
 
 
 def _convert(converter) -> bytes:
-    try:
-        return converter.convert()
-    except Exception as exc:  # noqa: BLE001 - the converter raises many internal types
-        raise ModelError(f"TFLite conversion failed: {first_line(exc)}") from None
+    from training.tf import captured_native_stderr
+
+    with captured_native_stderr() as native:
+        try:
+            return converter.convert()
+        except Exception as exc:  # noqa: BLE001 - the converter raises many internal types
+            error = exc
+    # The converter often says what went wrong only on stderr: quote its last error line.
+    said = [line for line in native if "error" in line.lower()]
+    detail = f" ({said[-1].strip()})" if said else ""
+    raise ModelError(f"TFLite conversion failed: {first_line(error)}{detail}") from None
