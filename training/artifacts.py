@@ -27,6 +27,7 @@ METRICS = "metrics.json"
 CALIBRATION = "calibration.npz"
 VERIFICATION = "verification.json"
 TRAIN_BACKUP = ".train-backup"  # Keras BackupAndRestore state of an interrupted run
+TRAIN_HISTORY = ".train-history.csv"  # per-epoch metrics of the run in progress
 
 
 def default_dir(dataset: str) -> Path:

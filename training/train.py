@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -53,13 +54,15 @@ class TrainResult:
         return self.metrics["test_accuracy"]
 
 
-def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str = "auto") -> TrainResult:
+def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str = "auto",
+          callbacks: list | None = None) -> TrainResult:
     """Train, evaluate on the test split, and write model.keras, labels.txt and metrics.json.
 
     Args:
         config: the run's settings.
         data: an already loaded dataset (default: load ``config.dataset``).
         verbose: Keras progress (0 silent, 1 progress bar, 2 one line per epoch).
+        callbacks: extra Keras callbacks (TensorBoard, custom logging, ...).
 
     Returns:
         The TrainResult. Nothing in the folder changes unless training finished.
@@ -77,9 +80,10 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
 
     folder = config.folder
     folder.mkdir(parents=True, exist_ok=True)
-    backup = folder / artifacts.TRAIN_BACKUP
+    backup, history_csv = folder / artifacts.TRAIN_BACKUP, folder / artifacts.TRAIN_HISTORY
     if not config.resume:
         shutil.rmtree(backup, ignore_errors=True)
+        history_csv.unlink(missing_ok=True)
 
     val = stratified_indices(data.y_train, round(len(data.y_train) * VALIDATION_FRACTION), config.seed)
     fit_mask = np.ones(len(data.y_train), bool)
@@ -91,9 +95,12 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
         # Saves state after every epoch; an interrupted run continues with --resume.
         keras.callbacks.BackupAndRestore(str(backup)),
+        # Appends one row per epoch, so a resumed run still reports its whole history.
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        *(callbacks or []),
     ]
     start = time.perf_counter()
-    history = model.fit(
+    model.fit(
         _images(data.x_train[fit_mask]), data.y_train[fit_mask],
         validation_data=(_images(data.x_train[val]), data.y_train[val]),
         epochs=config.epochs, batch_size=config.batch_size, callbacks=callbacks, verbose=verbose,
@@ -101,16 +108,17 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
     seconds = time.perf_counter() - start
     _, val_acc = model.evaluate(_images(data.x_train[val]), data.y_train[val], verbose=0)
     _, test_acc = model.evaluate(_images(data.x_test), data.y_test, verbose=0)
+    history = _read_history(history_csv)
 
     metrics = {
         "dataset": data.name, "source": data.source, "arch": config.arch,
         "hidden": list(hidden_widths(config.arch, config.hidden)),
         "parameters": int(model.count_params()), "seed": config.seed,
-        "epochs": config.epochs, "epochs_run": len(history.history.get("loss", [])),
+        "epochs": config.epochs, "epochs_run": len(history.get("loss", [])),
         "batch_size": config.batch_size, "learning_rate": config.learning_rate,
         "train_images": int(fit_mask.sum()), "validation_images": len(val), "test_images": len(data.y_test),
         "val_accuracy": float(val_acc), "test_accuracy": float(test_acc), "train_seconds": round(seconds, 2),
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "history": history,
         "class_names": data.class_names, "tensorflow": tf.__version__, "keras": keras.__version__,
         "config": {k: v for k, v in asdict(config).items() if k not in ("out_dir", "resume")},
     }
@@ -119,7 +127,16 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
         model.save(tmp)
     artifacts.write_labels(folder, data.class_names)
     artifacts.write_json(folder / artifacts.METRICS, metrics)
+    history_csv.unlink(missing_ok=True)
     return TrainResult(model_path, metrics)
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    """Per-epoch metrics from CSVLogger's file, keyed by metric name (epoch column dropped)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+    return {name: [float(row[name]) for row in rows] for name in names}
 
 
 def _images(x: np.ndarray) -> np.ndarray:
