@@ -128,18 +128,27 @@ def predict(
     json_out: JsonOpt = False,
     verbose: Annotated[bool, typer.Option(help="Name the interpreter back-end.")] = False,
 ) -> None:
-    """Classify image files (no TensorFlow needed)."""
-    from runtime import Classifier, load_image, to_mnist
+    """Classify image files (no TensorFlow needed). An unreadable image is reported and skipped."""
+    from runtime import Classifier, load_digit
+    from runtime.errors import ImageError
 
     clf = Classifier(model)
     if verbose:
         console.print(f"back-end: {clf.backend.name}, input {clf.input_dtype.name}")
+    failed = 0
     for path in images:
-        pred = clf.classify(to_mnist(load_image(path)))[0]
+        try:
+            pred = clf.classify(load_digit(path))[0]
+        except ImageError as exc:
+            failed += 1
+            typer.echo(f"error: {exc}", err=True)
+            continue
         if json_out:
             print(json.dumps({"path": str(path), "label": pred.label, "name": pred.name, "score": round(pred.score, 4)}))
         else:
             console.print(f"{path}: {pred.name} ({pred.score:.1%})", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -150,7 +159,7 @@ def demo(
 ) -> None:
     """Train, export, verify and classify a sample image, end to end."""
     from export import ExportConfig, export_models
-    from runtime import Classifier, load_image, to_mnist
+    from runtime import Classifier, load_digit
     from training.datasets import load_dataset
     from training.train import TrainConfig, train as run_training
 
@@ -169,7 +178,7 @@ def demo(
     exported = export_models(ExportConfig(model_dir=result.model_path.parent))
     _print_verification(exported.verification)
     sample = _write_sample(data, result.model_path.parent / "sample.png")
-    pred = Classifier(exported.paths["int8"]).classify(to_mnist(load_image(sample)))[0]
+    pred = Classifier(exported.paths["int8"]).classify(load_digit(sample))[0]
     console.print(f"{sample} (true: {data.class_names[int(data.y_test[0])]}) -> int8 model says "
                   f"{pred.name} ({pred.score:.1%})", highlight=False)
 

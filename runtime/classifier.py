@@ -104,16 +104,20 @@ class Classifier:
         return [Prediction(int(k), self.labels[k], float(p[k])) for k, p in zip(top, probs)]
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
-        if len(batch) != self._batch:
-            # One invoke per batch: resize the input tensor instead of looping in Python.
-            self._interpreter.resize_tensor_input(self._input.index, [len(batch), MNIST_SIDE, MNIST_SIDE, 1])
-            self._interpreter.allocate_tensors()
-            self._batch = len(batch)
-        inp = self._input
-        self._interpreter.set_tensor(inp.index, quantize(batch, inp.scale, inp.zero_point, inp.dtype))
-        self._interpreter.invoke()
-        out = self._output
-        return dequantize(self._interpreter.get_tensor(out.index), out.scale, out.zero_point)
+        inp, out = self._input, self._output
+        try:
+            if len(batch) != self._batch:
+                # One invoke per batch: resize the input tensor instead of looping in Python.
+                self._interpreter.resize_tensor_input(inp.index, [len(batch), MNIST_SIDE, MNIST_SIDE, 1])
+                self._interpreter.allocate_tensors()
+                self._batch = len(batch)
+            self._interpreter.set_tensor(inp.index, quantize(batch, inp.scale, inp.zero_point, inp.dtype))
+            self._interpreter.invoke()
+            raw = self._interpreter.get_tensor(out.index)
+        except (ValueError, RuntimeError) as exc:
+            self._batch = -1  # the interpreter's state is unknown: resize again next time
+            raise ModelError(f"{self.path}: the interpreter failed to run it ({first_line(exc)})") from None
+        return dequantize(raw, out.scale, out.zero_point)
 
 
 def _check_model_file(path: Path) -> None:

@@ -3,7 +3,8 @@
 Each writer creates a temporary file in the destination folder (so the final
 ``os.replace`` is a rename on one file system), flushes it to disk, then renames
 it over the destination. On any error the temporary file is removed and the
-previous artifact stays as it was.
+previous artifact stays as it was; an OSError (a full disk, a read-only folder)
+becomes a one-line MnistEdgeError.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from runtime.errors import MnistEdgeError
 
 
 @contextlib.contextmanager
@@ -39,6 +42,8 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp
         _fsync(tmp)
         os.replace(tmp, dest)
+    except OSError as exc:  # a full disk, a read-only folder: the old file stays, the user gets one line
+        raise MnistEdgeError(f"{dest}: cannot write ({exc.strerror or exc}); any earlier file is unchanged") from None
     finally:
         tmp.unlink(missing_ok=True)
 

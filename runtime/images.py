@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from runtime.errors import ImageError
+from runtime.preprocess import to_mnist
 
 MAX_IMAGE_PIXELS = 50_000_000  # refuse larger images before decoding (decompression bombs)
 
@@ -42,9 +43,23 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
                 img.seek(0)
                 img = ImageOps.exif_transpose(img)
                 return np.asarray(_to_gray(img), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{path}: image too large to decode safely (a decompression bomb?)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from None
+
+
+def load_digit(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file of one digit and bring it into the model's 28x28 form (``to_mnist``).
+
+    Raises:
+        ImageError: the file is unreadable or holds no digit; the message names the file.
+    """
+    gray = load_image(path)
+    try:
+        return to_mnist(gray)
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}") from None
 
 
 def _to_gray(img: Image.Image) -> Image.Image:

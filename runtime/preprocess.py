@@ -34,6 +34,8 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
         ImageError: the array has another shape.
     """
     image = np.asarray(image)
+    if image.dtype.kind not in "buif":
+        raise ImageError(f"expected numeric pixel values, got dtype {image.dtype}")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 3 and image.shape[2] in (3, 4):
@@ -41,6 +43,8 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
         image = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     if image.ndim != 2 or min(image.shape) < 1:
         raise ImageError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise ImageError("pixel values must be finite numbers (found NaN or infinity)")
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 

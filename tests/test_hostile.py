@@ -1,0 +1,107 @@
+"""Hostile files generated here go through the CLI in subprocesses: a message, never a crash."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import assert_one_line_error, run_cli
+
+TRUNCATIONS = 10
+BIT_FLIPS = 14
+
+
+def hostile_models(good: bytes, folder) -> list:
+    """Truncations at many offsets, bit flips in the header and tables, wrong identifiers, junk."""
+    rng = random.Random(1)
+    blobs = {"empty": b"", "random": bytes(rng.randrange(256) for _ in range(5000)),
+             "wrong-id": good[:4] + b"TFL2" + good[8:], "text": b"hello, this is not a model\n" * 40}
+    for i in range(TRUNCATIONS):
+        blobs[f"trunc{i}"] = good[: rng.randrange(8, len(good))]
+    for i in range(BIT_FLIPS):
+        flipped = bytearray(good)
+        for _ in range(rng.choice([1, 8, 32])):
+            flipped[rng.randrange(8, 3000)] ^= 1 << rng.randrange(8)
+        blobs[f"flip{i}"] = bytes(flipped)
+    paths = []
+    for name, blob in blobs.items():
+        path = folder / f"{name}.tflite"
+        path.write_bytes(blob)
+        paths.append(path)
+    return paths
+
+
+def test_hostile_models_never_crash(digits_model, digits, tmp_path):
+    folder, _ = digits_model
+    image = tmp_path / "digit.png"
+    Image.fromarray(digits.x_test[0]).save(image)
+    outcomes = {"ok": 0, "error": 0}
+    for path in hostile_models((folder / "model.int8.tflite").read_bytes(), tmp_path):
+        proc = run_cli("predict", str(path), str(image))
+        assert proc.returncode >= 0, f"{path.name} killed the process by signal {-proc.returncode}"
+        if proc.returncode == 0:  # a flip inside the weights still loads: a legal (if wrong) model
+            outcomes["ok"] += 1
+            continue
+        assert_one_line_error(proc)
+        outcomes["error"] += 1
+    assert outcomes["error"] >= TRUNCATIONS + 4
+
+
+def test_evaluate_on_hostile_models(tmp_path, digits_model):
+    folder, _ = digits_model
+    paths = hostile_models((folder / "model.int8.tflite").read_bytes(), tmp_path)
+    for path in paths[:4] + [tmp_path]:  # junk files, and a directory
+        assert_one_line_error(run_cli("evaluate", str(path), "--dataset", "mnist-5k"))
+
+
+def test_bad_images_are_skipped_and_reported(digits_model, digits, tmp_path):
+    folder, _ = digits_model
+    good = tmp_path / "good.png"
+    Image.fromarray(255 - digits.x_test[2]).resize((84, 84)).save(good)
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "cut.jpg").write_bytes(good.read_bytes()[:100])
+    Image.fromarray(np.full((1, 1), 255, np.uint8)).save(tmp_path / "tiny.png")  # blank 1x1: no digit
+    Image.fromarray(np.full((30, 40, 3), 200, np.uint8)).save(tmp_path / "blank.jpg")
+    args = [str(tmp_path / n) for n in ("text.png", "good.png", "cut.jpg", "tiny.png", "blank.jpg")]
+    proc = run_cli("predict", str(folder / "model.int8.tflite"), *args, "--json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.strip().splitlines()]
+    assert [r["path"] for r in rows] == [str(good)]
+    assert rows[0]["label"] == int(digits.y_test[2])
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 4 and all(n in "".join(errors) for n in ("text.png", "cut.jpg", "tiny.png", "blank.jpg")) \
+        or pytest.fail(proc.stderr)
+
+
+def test_decompression_bomb_refused_before_decoding(digits_model, tmp_path):
+    folder, _ = digits_model
+    Image.new("1", (12000, 12000)).save(tmp_path / "bomb.png", optimize=True)  # 144 Mpx, tiny file
+    proc = run_cli("predict", str(folder / "model.int8.tflite"), str(tmp_path / "bomb.png"))
+    assert_one_line_error(proc, "too large")
+
+
+@pytest.mark.skipif("not __import__('os').geteuid() == 0", reason="mounting a tmpfs needs root (CI runs as root)")
+def test_full_disk_during_export_keeps_the_models(digits_model, tmp_path):
+    import shutil
+    import subprocess
+
+    folder, _ = digits_model
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    keep = ["model.keras", "labels.txt", "metrics.json", "model.float32.tflite", "model.int8.tflite"]
+    need = sum((folder / n).stat().st_size for n in keep)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={need + 150_000}", "tmpfs", str(disk)], check=True)
+    try:
+        for name in keep:
+            shutil.copy(folder / name, disk / name)
+        before = {n: (disk / n).read_bytes() for n in keep}
+        proc = run_cli("export", "--model-dir", str(disk))
+        assert_one_line_error(proc, "cannot write", "No space left on device")
+        assert {n: (disk / n).read_bytes() for n in keep} == before
+        assert sorted(p.name for p in disk.iterdir()) == sorted(keep)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
