@@ -40,3 +40,14 @@ def test_calibration_set_is_stratified_from_the_training_split(digits_model, dig
     assert np.bincount(calib.y, minlength=10).min() >= 27  # every class represented
     np.testing.assert_array_equal(calib.x, digits.x_train[calib.indices])  # drawn from train, not test
     assert calib.x.dtype == np.uint8 and calib.x.max() == 255  # the model's raw-pixel input form
+
+
+def test_export_is_byte_reproducible(digits_model, tmp_path):
+    import shutil
+
+    folder, _ = digits_model
+    for name in ("model.keras", "labels.txt", "metrics.json"):
+        shutil.copy(folder / name, tmp_path / name)
+    again = export_models(ExportConfig(model_dir=tmp_path))
+    for variant, path in again.paths.items():
+        assert path.read_bytes() == (folder / path.name).read_bytes(), variant
