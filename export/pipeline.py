@@ -70,6 +70,8 @@ def export_models(config: ExportConfig) -> ExportResult:
     if not keras_path.is_file():
         raise ModelError(f"no trained model at {keras_path}: run `train` first (or pass --model-dir)")
     metrics = artifacts.read_json(folder / artifacts.METRICS)
+    if not isinstance(metrics, dict) or "dataset" not in metrics:
+        raise ModelError(f"{folder / artifacts.METRICS} does not name the dataset: train again")
     data = load_dataset(metrics["dataset"], config.data_dir or metrics.get("config", {}).get("data_dir"))
     calib = draw_calibration_set(data.x_train, data.y_train, config.calibration_samples, config.seed)
 
