@@ -175,7 +175,7 @@ def demo(
                           data=data, verbose=_keras_verbosity())
     console.print(f"trained in {result.metrics['train_seconds']:.1f} s; Keras test accuracy "
                   f"{result.test_accuracy:.2%}")
-    exported = export_models(ExportConfig(model_dir=result.model_path.parent))
+    exported = export_models(ExportConfig(model_dir=result.model_path.parent), data=data)
     _print_verification(exported.verification)
     sample = _write_sample(data, result.model_path.parent / "sample.png")
     pred = Classifier(exported.paths["int8"]).classify(load_digit(sample))[0]

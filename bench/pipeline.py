@@ -70,7 +70,7 @@ def main() -> None:
         trained = train(TrainConfig(dataset="fashion-mnist", epochs=args.epochs, patience=args.epochs,
                                     out_dir=tmp), data=data, verbose=0)
         start = time.perf_counter()
-        exported = export_models(ExportConfig(model_dir=folder))
+        exported = export_models(ExportConfig(model_dir=folder), data=data)
         export_total = time.perf_counter() - start
         np.save(folder / "sample.npy", data.x_test[:1])
         rows = {v: _runtime_row(exported.paths[v], data, folder / "sample.npy") for v in ("float32", "int8")}
@@ -83,13 +83,7 @@ def main() -> None:
 def _runtime_row(path: Path, data, sample: Path) -> dict:
     clf = Classifier(path, num_threads=1)
     clf.scores(data.x_test[:100])
-    batch = _median_seconds(lambda: clf.scores(data.x_test), REPEATS)
-    single = _single_latencies(lambda img: clf.scores(img), data.x_test[:SINGLE_IMAGES])
-    predicted = clf.scores(data.x_test).argmax(axis=1)
-    cold, rss = _cold_start(RUNTIME_CHILD, path, sample)
-    return {"accuracy": float(np.mean(predicted == data.y_test)), "predicted": predicted,
-            "size": path.stat().st_size, "batch_ms": batch * 1000, "single_us": single,
-            "cold_s": cold, "rss_mb": rss}
+    return _row(path, data, sample, RUNTIME_CHILD, clf.scores, clf.scores, SINGLE_IMAGES)
 
 
 def _keras_row(path: Path, data, sample: Path) -> dict:
@@ -97,12 +91,18 @@ def _keras_row(path: Path, data, sample: Path) -> dict:
 
     keras = import_keras()  # TensorFlow's own thread pools (all cores): the peer is not held to 1 thread
     model = keras.saving.load_model(path, compile=False)
-    x = data.x_test[..., None].astype(np.float32)
-    batch = _median_seconds(lambda: model.predict(x, batch_size=1024, verbose=0), REPEATS)
-    single = _single_latencies(lambda img: model(img[None, ..., None].astype(np.float32), training=False),
-                               data.x_test[:SINGLE_IMAGES // 10])
-    predicted = model.predict(x, batch_size=1024, verbose=0).argmax(axis=1)
-    cold, rss = _cold_start(KERAS_CHILD, path, sample)
+    return _row(path, data, sample, KERAS_CHILD,
+                lambda x: model.predict(x[..., None].astype(np.float32), batch_size=1024, verbose=0),
+                lambda img: model(img[None, ..., None].astype(np.float32), training=False),
+                SINGLE_IMAGES // 10)  # an eager Keras call is ~300x slower: fewer calls suffice
+
+
+def _row(path: Path, data, sample: Path, child: str, batch_fn, single_fn, singles: int) -> dict:
+    """Accuracy, size, batched and single-image latency, cold start and RSS of one deployment."""
+    batch = _median_seconds(lambda: batch_fn(data.x_test), REPEATS)
+    single = _single_latencies(single_fn, data.x_test[:singles])
+    predicted = np.asarray(batch_fn(data.x_test)).argmax(axis=1)
+    cold, rss = _cold_start(child, path, sample)
     return {"accuracy": float(np.mean(predicted == data.y_test)), "predicted": predicted,
             "size": path.stat().st_size, "batch_ms": batch * 1000, "single_us": single,
             "cold_s": cold, "rss_mb": rss}

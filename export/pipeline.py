@@ -13,7 +13,7 @@ from export.verify import Verification, verify_models
 from runtime.errors import ModelError, QualityGateError, first_line
 from runtime.files import atomic_path
 from training import artifacts
-from training.datasets import load_dataset
+from training.datasets import Dataset, load_dataset
 
 DEFAULT_MAX_DROP_PP = 1.0
 
@@ -50,12 +50,16 @@ class ExportResult:
     seconds: float  # conversion time, verification excluded
 
 
-def export_models(config: ExportConfig) -> ExportResult:
+def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportResult:
     """Convert, verify on the test split, and only then replace the ``.tflite`` files.
 
     The new models are written to temporary files and verified there; when the
     int8 model falls more than ``max_drop`` points below float32, they are deleted
     and the models already in the folder stay as they were.
+
+    Args:
+        config: the export's settings.
+        data: the dataset already in memory (default: load the one named in metrics.json).
 
     Returns:
         The ExportResult.
@@ -72,7 +76,10 @@ def export_models(config: ExportConfig) -> ExportResult:
     metrics = artifacts.read_json(folder / artifacts.METRICS)
     if not isinstance(metrics, dict) or "dataset" not in metrics:
         raise ModelError(f"{folder / artifacts.METRICS} does not name the dataset: train again")
-    data = load_dataset(metrics["dataset"], config.data_dir or metrics.get("config", {}).get("data_dir"))
+    if data is None:
+        data = load_dataset(metrics["dataset"], config.data_dir or metrics.get("config", {}).get("data_dir"))
+    elif data.name != metrics["dataset"]:
+        raise ModelError(f"the model in {folder} was trained on {metrics['dataset']}, not {data.name}")
     calib = draw_calibration_set(data.x_train, data.y_train, config.calibration_samples, config.seed)
 
     start = time.perf_counter()

@@ -29,7 +29,7 @@ def digits_model(tmp_path_factory, digits):
 
     folder = tmp_path_factory.mktemp("digits-model")
     train(TrainConfig(dataset="mnist-5k", epochs=12, out_dir=str(folder)), data=digits, verbose=0)
-    result = export_models(ExportConfig(model_dir=folder))
+    result = export_models(ExportConfig(model_dir=folder), data=digits)
     return folder, result
 
 
