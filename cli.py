@@ -1,9 +1,9 @@
-"""mnist-edge command line: train -> export -> evaluate / predict.
+"""mnist-edge command line: train -> export -> evaluate / predict / classify.
 
 Commands only declare their options and delegate to the stage packages. The
 library raises ``MnistEdgeError``; ``main`` turns it into one line on stderr and
 exit code 1 (usage errors exit 2). TensorFlow is imported only inside ``train``,
-``export`` and ``demo``, so ``predict`` and ``evaluate`` run on a device that has
+``export`` and ``demo``, so ``predict``, ``classify`` and ``evaluate`` run on a device that has
 only numpy, Pillow and LiteRT / tflite-runtime.
 """
 
@@ -128,27 +128,128 @@ def predict(
     json_out: JsonOpt = False,
     verbose: Annotated[bool, typer.Option(help="Name the interpreter back-end.")] = False,
 ) -> None:
-    """Classify image files (no TensorFlow needed). An unreadable image is reported and skipped."""
-    from runtime import Classifier, load_digit
-    from runtime.errors import ImageError
+    """Classify image files of one digit each (no TensorFlow needed). Bad or blank images are reported and skipped."""
+    from runtime import Classifier
+    from runtime.camera import ImageFiles
+    from runtime.stream import DigitReader
 
-    clf = Classifier(model)
+    reader = DigitReader(Classifier(model))
     if verbose:
-        console.print(f"back-end: {clf.backend.name}, input {clf.input_dtype.name}")
+        console.print(f"back-end: {reader.classifier.backend.name}, input {reader.classifier.input_dtype.name}")
     failed = 0
-    for path in images:
-        try:
-            pred = clf.classify(load_digit(path))[0]
-        except ImageError as exc:
+    for frame in ImageFiles(list(images), "files"):
+        result = reader.read(frame)
+        if result.error or not result.digits:
             failed += 1
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {result.error or f'{frame.origin}: no digit found (blank, or ink too faint)'}",
+                       err=True)
             continue
+        d = result.digits[0]
         if json_out:
-            print(json.dumps({"path": str(path), "label": pred.label, "name": pred.name, "score": round(pred.score, 4)}))
+            print(json.dumps({"path": frame.origin, "label": d.label, "name": d.name, "score": round(d.score, 4)}))
         else:
-            console.print(f"{path}: {pred.name} ({pred.score:.1%})", markup=False, highlight=False)
+            console.print(f"{frame.origin}: {d.name} ({d.score:.1%})", markup=False, highlight=False)
     if failed:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def classify(
+    model: Annotated[Path, typer.Argument(help="A .tflite model.")],
+    source: Annotated[str, typer.Option(
+        help="camera:N (OpenCV), picamera (Raspberry Pi camera), a video file, a folder or glob of images.")]
+    = "camera:0",
+    multi: Annotated[bool, typer.Option(help="Read a written number (several digits, left to right).")] = False,
+    min_score: Annotated[float, typer.Option(help="Report digits below this probability as unsure (?).",
+                                             min=0.0, max=1.0)] = 0.0,
+    max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames.", min=1)] = None,
+    roi: Annotated[Optional[str], typer.Option(help="Only look inside this region of each frame.",
+                                               metavar="X,Y,W,H")] = None,
+    show: Annotated[bool, typer.Option(help="Preview window with boxes and labels (ignored without a display).")]
+    = False,
+    threads: Annotated[int, typer.Option(help="Interpreter threads.", min=1)] = 1,
+    json_out: JsonOpt = False,
+) -> None:
+    """Classify camera frames, a video or image files, one result per frame; Ctrl-C stops with a summary."""
+    from runtime import Classifier
+    from runtime.camera import open_source
+    from runtime.stream import DigitReader, StreamStats
+
+    reader = DigitReader(Classifier(model, num_threads=threads), multi=multi, region=_region(roi),
+                         min_score=min_score)
+    stats, preview = StreamStats(), None
+    if show:
+        from runtime.preview import Preview
+
+        preview, reason = Preview.open()
+        if reason:
+            typer.echo(f"note: --show ignored: {reason}", err=True)
+    frames = open_source(source)
+    try:
+        for frame in frames:
+            result = reader.read(frame)
+            stats.add(result)
+            _print_frame(result, stats, json_out, multi)
+            if preview and frame.image is not None and not preview.show(frame.image, result):
+                break
+            if max_frames is not None and stats.frames >= max_frames:
+                break
+    except KeyboardInterrupt:
+        typer.echo("stopped (Ctrl-C)", err=True)
+    except MnistEdgeError:
+        _print_summary(stats.summary())  # a source lost mid-stream: say what was done, then why it stopped
+        raise
+    finally:
+        frames.close()
+        if preview:
+            preview.close()
+    _print_summary(stats.summary())
+    if stats.errors:
+        raise typer.Exit(code=1)
+
+
+def _print_frame(result, stats, json_out: bool, multi: bool) -> None:
+    if result.error:
+        typer.echo(f"error: {result.error}", err=True)
+        if json_out:
+            print(json.dumps({"frame": result.index, "origin": result.origin, "error": result.error}), flush=True)
+        return
+    digits = result.digits
+    if json_out:
+        row = {"frame": result.index, "origin": result.origin}
+        if multi:
+            row.update(text=result.text, digits=[_digit_json(d) for d in digits])
+        else:
+            d = digits[0] if digits else None
+            row.update(label=d and d.label, name=d and d.name, score=d and round(d.score, 4))
+        row.update(ms=round(result.total_ms, 3), preprocess_ms=round(result.preprocess_ms, 3),
+                   inference_ms=round(result.inference_ms, 3), fps=round(stats.rolling_fps, 1))
+        print(json.dumps(row), flush=True)
+        return
+    if not digits:
+        answer = "no digit"
+    elif not multi:
+        answer = f"{digits[0].name or '? (unsure)'} ({digits[0].score:.1%})"
+    else:
+        answer = f"{result.text} (" + ", ".join(f"{d.name or '?'} {d.score:.0%}" for d in digits) + ")"
+    console.print(f"{result.origin} #{result.index}: {answer}  {result.total_ms:.2f} ms  {stats.rolling_fps:.0f} fps",
+                  markup=False, highlight=False)
+
+
+def _digit_json(d) -> dict:
+    b = d.box
+    return {"label": d.label, "name": d.name, "score": round(d.score, 4), "box": [b.left, b.top, b.width, b.height],
+            "touching": d.touching}
+
+
+def _print_summary(summary: dict) -> None:
+    lat = summary["latency_ms"]
+    line = (f"{summary['frames']} frames in {summary['seconds']:.1f} s ({summary['fps'] or 0:.1f} fps): "
+            f"{summary['with_digit']} with a digit, {summary['no_digit']} without, {summary['errors']} unreadable")
+    if lat["p50"] is not None:
+        line += (f"; latency p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms "
+                 f"(preprocess {lat['preprocess_p50']:.2f} ms, inference {lat['inference_p50']:.2f} ms at p50)")
+    typer.echo(line, err=True)
 
 
 @app.command()
@@ -212,6 +313,15 @@ def _dataset_beside(model: Path) -> str:
 
     metrics = model.with_name(METRICS)
     return read_json(metrics).get("dataset", "mnist") if metrics.is_file() else "mnist"
+
+
+def _region(roi: str | None) -> tuple[int, int, int, int] | None:
+    if roi is None:
+        return None
+    parts = roi.split(",")
+    if len(parts) != 4 or not all(p.strip().lstrip("-").isdigit() for p in parts):
+        raise typer.BadParameter(f"expected X,Y,W,H in pixels, got {roi!r}", param_hint="--roi")
+    return tuple(int(p) for p in parts)
 
 
 def _widths(hidden: str | None) -> tuple[int, ...] | None:

@@ -26,6 +26,10 @@ class ImageError(MnistEdgeError):
     """An image file cannot be read or holds no digit."""
 
 
+class SourceError(MnistEdgeError):
+    """A frame source (camera, video, folder) cannot be opened or stopped delivering frames."""
+
+
 class QualityGateError(MnistEdgeError):
     """The int8 model fell further below the float model than allowed."""
 

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from runtime.errors import ImageError
-from runtime.preprocess import to_mnist
+from runtime.preprocess import find_digits, to_mnist
+from runtime.segment import connected_components
 
 DTYPES = st.sampled_from([np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64, np.bool_])
 
@@ -39,3 +40,51 @@ def test_any_size_with_ink_gives_a_centred_digit(h, w, seed):
     assert out.shape == (28, 28) and out.max() > 0
     rows, cols = np.nonzero(out)
     assert rows.min() >= 0 and rows.max() <= 27 and cols.min() >= 0 and cols.max() <= 27
+
+
+def _flood_fill_components(mask: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    """Reference 8-connected labelling by breadth-first search: (area, top, bottom, left, right) per blob."""
+    seen = np.zeros_like(mask, dtype=bool)
+    blobs = []
+    for r0, c0 in zip(*np.nonzero(mask)):
+        if seen[r0, c0]:
+            continue
+        seen[r0, c0] = True
+        queue, pixels = [(r0, c0)], []
+        while queue:
+            r, c = queue.pop()
+            pixels.append((r, c))
+            for dr in (-1, 0, 1):
+                for dc in (-1, 0, 1):
+                    rr, cc = r + dr, c + dc
+                    if 0 <= rr < mask.shape[0] and 0 <= cc < mask.shape[1] and mask[rr, cc] and not seen[rr, cc]:
+                        seen[rr, cc] = True
+                        queue.append((rr, cc))
+        rows, cols = zip(*pixels)
+        blobs.append((len(pixels), min(rows), max(rows) + 1, min(cols), max(cols) + 1))
+    return sorted(blobs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mask=hnp.arrays(np.bool_, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=24)))
+def test_connected_components_match_flood_fill(mask):
+    labels, components = connected_components(mask)
+    got = sorted((c.area, c.box.top, c.box.bottom, c.box.left, c.box.right) for c in components)
+    assert got == _flood_fill_components(mask)
+    assert ((labels > 0) == mask).all()
+    for c in components:
+        assert (labels == c.label).sum() == c.area
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arr=hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=64)),
+       multi=st.booleans())
+def test_find_digits_gives_valid_crops_or_a_clear_error(arr, multi):
+    try:
+        found = find_digits(arr, multi=multi)
+    except ImageError as exc:
+        assert str(exc)
+        return
+    for crop in found:
+        assert crop.image.shape == (28, 28) and crop.image.dtype == np.uint8
+        assert crop.box.height > 0 and crop.box.width > 0

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from bench.frames import paper_frame
 from conftest import ROOT
 from runtime import Classifier
 from runtime.errors import ImageError, ModelError
@@ -17,14 +18,18 @@ from runtime.errors import ImageError, ModelError
 def test_runtime_never_imports_tensorflow(digits_model, digits, tmp_path):
     folder, _ = digits_model
     np.save(tmp_path / "x.npy", digits.x_test[:50])
+    np.save(tmp_path / "frame.npy", paper_frame(digits.x_test[0], np.random.default_rng(0)))
     code = f"""
 import json, sys, numpy as np
 from runtime import Classifier, to_mnist
+import runtime.camera, runtime.preview
+from runtime.stream import DigitReader
 import cli  # the CLI module too: TensorFlow only inside train/export
 clf = Classifier({str(folder / 'model.int8.tflite')!r})
 preds = clf.classify(np.load({str(tmp_path / 'x.npy')!r}))
+frame = DigitReader(clf).read(runtime.camera.Frame(0, "test", np.load({str(tmp_path / 'frame.npy')!r})))
 print(json.dumps({{"tf": sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')),
-                  "backend": clf.backend.name, "labels": [p.label for p in preds]}}))
+                  "backend": clf.backend.name, "labels": [p.label for p in preds], "frame": frame.digits[0].label}}))
 """
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -32,6 +37,7 @@ print(json.dumps({{"tf": sorted(m for m in sys.modules if m.split('.')[0] in ('t
     assert out["tf"] == []
     assert out["backend"] == "ai_edge_litert"
     assert np.mean(np.array(out["labels"]) == digits.y_test[:50]) > 0.8
+    assert out["frame"] == out["labels"][0]  # a camera frame of the same digit reads the same
 
 
 def test_batch_equals_one_by_one(digits_model, digits):

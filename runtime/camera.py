@@ -1,0 +1,219 @@
+"""Frame sources: a camera (OpenCV), the Raspberry Pi camera (picamera2), a video file, or image files.
+
+Every source is a context manager that yields ``Frame`` objects with RGB (or,
+for image files, grayscale) uint8 pixels, so the classifier never sees a channel order: BGR from OpenCV and from
+picamera2's "RGB888" buffers is converted in ``bgr_to_rgb``, in one place. The
+camera is released when the ``with`` block ends, whatever ends it. OpenCV and
+picamera2 are optional and imported only when a source needs them.
+
+    with open_source("camera:0") as frames:
+        for frame in frames:
+            ...
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.errors import ImageError, SourceError
+from runtime.images import load_image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mjpeg", ".mjpg", ".h264", ".mpg", ".mpeg"}
+CAMERA_SIZE = (640, 480)  # (width, height) requested from cameras
+READ_RETRIES = 5  # failed reads in a row before a camera is declared lost
+RETRY_DELAY_S = 0.2  # seconds between those reads
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame: its number in the stream, where it came from, and its pixels (HxWx3 RGB or HxW gray, uint8).
+
+    ``image`` is None and ``error`` says why when a file in a folder could not be read.
+    """
+
+    index: int
+    origin: str
+    image: np.ndarray | None
+    error: str | None = None
+
+
+class FrameSource:
+    """Base class: iterate for frames, close to release the device. Also a context manager."""
+
+    name = "source"
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device or file (safe to call twice)."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
+    """Swap the channel order of an HxWx3 BGR frame (OpenCV, picamera2 "RGB888") to RGB; HxW passes through."""
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return frame[:, :, ::-1]
+    if frame.ndim == 3 and frame.shape[2] == 4:  # BGRA / XRGB8888
+        return frame[:, :, 2::-1]
+    return frame
+
+
+def read_with_retries(read: Callable[[], np.ndarray | None], what: str, delivered: int,
+                      retries: int = READ_RETRIES, delay_s: float = RETRY_DELAY_S) -> np.ndarray:
+    """Call ``read`` until it returns a frame, at most ``retries`` times, ``delay_s`` apart.
+
+    Raises:
+        SourceError: every attempt failed (a camera unplugged or stalled).
+    """
+    for attempt in range(retries):
+        frame = read()
+        if frame is not None:
+            return frame
+        if attempt + 1 < retries:
+            time.sleep(delay_s)
+    raise SourceError(f"{what} stopped delivering frames after {delivered} frames ({retries} reads failed)")
+
+
+class ImageFiles(FrameSource):
+    """Image files in name order: a folder's images, a glob pattern's matches, or one file.
+
+    An unreadable file becomes a frame with ``error`` set, and the next file is read.
+    """
+
+    def __init__(self, paths: list[Path], name: str):
+        self.paths, self.name = paths, name
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.paths):
+            try:
+                yield Frame(index, str(path), load_image(path))
+            except ImageError as exc:
+                yield Frame(index, str(path), None, str(exc))
+
+
+class OpenCVSource(FrameSource):
+    """A camera by index (``camera:0``) or a video file, through OpenCV's ``VideoCapture``."""
+
+    def __init__(self, target: int | str, size: tuple[int, int] = CAMERA_SIZE):
+        cv2 = _import_optional("cv2", "camera:N and video files", "pip install opencv-python-headless")
+        self._cv2, self.live = cv2, isinstance(target, int)
+        self.name = f"camera:{target}" if self.live else str(target)
+        self._capture = cv2.VideoCapture(target)
+        if not self._capture.isOpened():
+            self._capture.release()
+            hint = " (is a camera connected, and is /dev/video* readable?)" if self.live else ""
+            raise SourceError(f"{self.name}: cannot open{hint}")
+        if self.live:
+            self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+
+    def _read(self) -> np.ndarray | None:
+        ok, frame = self._capture.read()
+        return frame if ok and frame is not None else None
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            if self.live:
+                frame = read_with_retries(self._read, self.name, index)
+            else:
+                frame = self._read()
+                if frame is None:  # end of the file
+                    return
+            yield Frame(index, self.name, bgr_to_rgb(frame))
+            index += 1
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class PiCameraSource(FrameSource):
+    """The Raspberry Pi camera module through picamera2 (libcamera)."""
+
+    name = "picamera"
+
+    def __init__(self, size: tuple[int, int] = CAMERA_SIZE):
+        picamera2 = _import_optional("picamera2", "picamera", "sudo apt install python3-picamera2")
+        try:
+            self._camera = picamera2.Picamera2()
+            config = self._camera.create_preview_configuration(main={"format": "RGB888", "size": size})
+            self._camera.configure(config)
+            self._camera.start()
+        except (RuntimeError, IndexError, OSError) as exc:
+            raise SourceError(f"picamera: cannot start the camera ({exc})") from None
+
+    def _read(self) -> np.ndarray | None:
+        try:
+            return self._camera.capture_array("main")
+        except (RuntimeError, OSError):
+            return None
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            frame = read_with_retries(self._read, self.name, index)
+            yield Frame(index, self.name, bgr_to_rgb(frame))  # "RGB888" is stored B, G, R
+            index += 1
+
+    def close(self) -> None:
+        self._camera.stop()
+        self._camera.close()
+
+
+def open_source(spec: str) -> FrameSource:
+    """Open a frame source from its command-line form.
+
+    Args:
+        spec: ``camera`` or ``camera:N`` (OpenCV device N), ``picamera``, a video
+            file, a folder of images, a glob pattern (``"shots/*.jpg"``) or one image.
+
+    Raises:
+        SourceError: the source does not exist or cannot be opened, or its optional
+            package is missing (the message names it).
+    """
+    if spec == "camera" or spec.startswith("camera:"):
+        index = spec.partition(":")[2] or "0"
+        if not index.isdigit():
+            raise SourceError(f"{spec}: expected camera:N with N a device number, e.g. camera:0")
+        return OpenCVSource(int(index))
+    if spec == "picamera":
+        return PiCameraSource()
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise SourceError(f"{spec}: no image files in this folder")
+        return ImageFiles(files, spec)
+    if glob.has_magic(spec):
+        files = sorted(Path(p) for p in glob.glob(spec) if os.path.isfile(p))
+        if not files:
+            raise SourceError(f"{spec}: no files match")
+        return ImageFiles(files, spec)
+    if not path.exists():
+        raise SourceError(f"{spec}: no such file or folder (or use camera:N or picamera)")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return OpenCVSource(str(path))
+    return ImageFiles([path], spec)
+
+
+def _import_optional(module: str, needed_for: str, install: str):
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # our own message says what failed; no C++ warnings
+    try:
+        return __import__(module)
+    except ImportError:
+        raise SourceError(f"{needed_for} needs the Python module {module}, which is not installed: {install}") \
+            from None

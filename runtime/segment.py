@@ -1,0 +1,219 @@
+"""Find digits in a binary ink mask: connected components, the main digit, a row of digits.
+
+Connected components are labelled over horizontal runs of ink (two passes with
+union-find over runs, the classic run-length method), so the work grows with the
+number of runs, a few hundred for a frame with a digit in it, not with the pixels.
+Everything is numpy in, plain data out; no OpenCV or SciPy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_AREA_FRACTION = 0.1  # a component smaller than this share of the largest one is a speck
+MIN_HEIGHT_FRACTION = 0.03  # ... and so is one shorter than this share of the image height
+MERGE_MARGIN = 0.15  # pieces within this share of the digit's height of its box belong to it
+ROW_HEIGHT_FRACTION = 0.5  # in a number, digits are at least half as tall as the tallest one
+TOUCHING_ASPECT = 1.5  # a blob wider than this times its height is taken as touching digits
+DIGIT_ASPECT = 0.7  # typical width / height of one handwritten digit, to count touching digits
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in pixels: rows top..bottom and columns left..right, ends exclusive."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    def union(self, other: Box) -> Box:
+        """The smallest box holding both."""
+        return Box(min(self.top, other.top), max(self.bottom, other.bottom),
+                   min(self.left, other.left), max(self.right, other.right))
+
+    def grown(self, margin: int) -> Box:
+        """This box with ``margin`` pixels added on every side."""
+        return Box(self.top - margin, self.bottom + margin, self.left - margin, self.right + margin)
+
+    def overlaps(self, other: Box) -> bool:
+        """True when the two boxes share at least one pixel."""
+        return (self.top < other.bottom and other.top < self.bottom
+                and self.left < other.right and other.left < self.right)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One 8-connected blob of ink: its label in the label image, bounding box and pixel count."""
+
+    label: int
+    box: Box
+    area: int
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """The ink of one digit: the labels of its components, its box, and whether it was split off a wider blob."""
+
+    labels: tuple[int, ...]
+    box: Box
+    touching: bool = False
+
+
+def connected_components(mask: np.ndarray) -> tuple[np.ndarray, list[Component]]:
+    """Label the 8-connected components of a boolean mask.
+
+    Args:
+        mask: HxW boolean (or 0/1) array.
+
+    Returns:
+        (labels, components): an HxW int32 label image (0 = background, 1..K) and
+        the K components, largest first.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    rows, cols = np.nonzero(edges)  # row-major: each run's start (+1) is followed by its end (-1)
+    run_rows, run_starts, run_ends = rows[0::2], cols[0::2], cols[1::2]
+    parent = list(range(len(run_rows)))
+    _join_runs(run_rows.tolist(), run_starts.tolist(), run_ends.tolist(), parent)
+    roots = np.array([_find(parent, i) for i in range(len(parent))], dtype=np.int64)
+    unique_roots, run_label = np.unique(roots, return_inverse=True)
+    labels = np.zeros((h, w), dtype=np.int32)
+    labels[mask] = np.repeat(run_label.astype(np.int32) + 1, run_ends - run_starts)  # row-major, like the runs
+    components = _describe(run_rows, run_starts, run_ends, run_label, len(unique_roots))
+    return labels, sorted(components, key=lambda c: c.area, reverse=True)
+
+
+def _join_runs(rows: list[int], starts: list[int], ends: list[int], parent: list[int]) -> None:
+    """Union every run with the runs of the previous row it touches (8-connectivity)."""
+    prev_lo = prev_hi = cur_lo = 0
+    n = len(rows)
+    i = 0
+    while i < n:
+        row = rows[i]
+        cur_lo = i
+        while i < n and rows[i] == row:
+            i += 1
+        if cur_lo > 0 and rows[cur_lo - 1] == row - 1:
+            j = prev_lo
+            for k in range(cur_lo, i):
+                while j < prev_hi and ends[j] < starts[k]:  # previous run ends left of this one (diagonal ok)
+                    j += 1
+                m = j
+                while m < prev_hi and starts[m] <= ends[k]:
+                    _union(parent, k, m)
+                    m += 1
+        prev_lo, prev_hi = cur_lo, i
+
+
+def _find(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _union(parent: list[int], a: int, b: int) -> None:
+    ra, rb = _find(parent, a), _find(parent, b)
+    if ra != rb:
+        parent[max(ra, rb)] = min(ra, rb)
+
+
+def _describe(rows, starts, ends, run_label, count: int) -> list[Component]:
+    lengths = ends - starts
+    area = np.bincount(run_label, weights=lengths, minlength=count).astype(int)
+    top = np.full(count, np.iinfo(np.int64).max)
+    bottom = np.zeros(count, dtype=np.int64)
+    left = np.full(count, np.iinfo(np.int64).max)
+    right = np.zeros(count, dtype=np.int64)
+    np.minimum.at(top, run_label, rows)
+    np.maximum.at(bottom, run_label, rows + 1)
+    np.minimum.at(left, run_label, starts)
+    np.maximum.at(right, run_label, ends)
+    return [Component(k + 1, Box(int(top[k]), int(bottom[k]), int(left[k]), int(right[k])), int(area[k]))
+            for k in range(count)]
+
+
+def plausible(components: list[Component], image_height: int) -> list[Component]:
+    """Drop specks: components much smaller than the largest one, or very short (largest first kept)."""
+    if not components:
+        return []
+    min_area = components[0].area * MIN_AREA_FRACTION
+    min_height = max(2, image_height * MIN_HEIGHT_FRACTION)
+    return [c for c in components if c.area >= min_area and c.box.height >= min_height]
+
+
+def main_digit(components: list[Component], image_height: int) -> Glyph | None:
+    """The largest blob of ink plus the pieces near it (a broken stroke), or None when there is no ink."""
+    candidates = plausible(components, image_height)
+    if not candidates:
+        return None
+    box, labels = candidates[0].box, [candidates[0].label]
+    near = box.grown(round(MERGE_MARGIN * box.height))
+    for c in candidates[1:]:
+        if c.box.overlaps(near):
+            box, labels = box.union(c.box), labels + [c.label]
+    return Glyph(tuple(labels), box)
+
+
+def digit_row(components: list[Component], image_height: int) -> list[Glyph]:
+    """The digits of a written number, left to right.
+
+    Pieces that share most of their columns are one digit (a 5 whose bar is
+    detached); digits much shorter than the tallest, or not level with it, are
+    dropped; a blob much wider than tall is taken as touching digits and marked so.
+    """
+    glyphs = _merge_columns(plausible(components, image_height))
+    if not glyphs:
+        return []
+    tallest = max(glyphs, key=lambda g: g.box.height).box
+    row = [g for g in glyphs if g.box.height >= ROW_HEIGHT_FRACTION * tallest.height
+           and g.box.top < tallest.bottom and tallest.top < g.box.bottom]
+    return sorted(row, key=lambda g: g.box.left)
+
+
+def _merge_columns(components: list[Component]) -> list[Glyph]:
+    glyphs: list[Glyph] = []
+    for c in sorted(components, key=lambda c: c.box.left):
+        last = glyphs[-1] if glyphs else None
+        if last is not None and _column_overlap(last.box, c.box) >= 0.5 * min(last.box.width, c.box.width):
+            glyphs[-1] = Glyph(last.labels + (c.label,), last.box.union(c.box))
+        else:
+            glyphs.append(Glyph((c.label,), c.box))
+    return glyphs
+
+
+def _column_overlap(a: Box, b: Box) -> int:
+    return max(0, min(a.right, b.right) - max(a.left, b.left))
+
+
+def touching_count(box: Box) -> int:
+    """How many touching digits a blob of this shape most likely holds (1 for a normal digit)."""
+    if box.width <= TOUCHING_ASPECT * box.height:
+        return 1
+    return max(2, round(box.width / (DIGIT_ASPECT * box.height)))
+
+
+def split_columns(ink: np.ndarray, parts: int) -> list[int]:
+    """Cut positions that split ``ink`` (HxW) into ``parts`` pieces at the weakest columns near even spacing."""
+    profile = ink.sum(axis=0, dtype=np.float64)
+    w = len(profile)
+    cuts = []
+    for k in range(1, parts):
+        centre = round(k * w / parts)
+        lo, hi = max(1, centre - w // (3 * parts)), min(w - 1, centre + w // (3 * parts) + 1)
+        cuts.append(lo + int(np.argmin(profile[lo:hi])) if hi > lo else centre)
+    return cuts
