@@ -12,9 +12,10 @@ demo: $(VENV)/.installed          ## train, export, verify, classify a sample; p
 test: $(VENV)/.installed $(FASHION)  ## the test suite (real data, real interpreter)
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed $(FASHION) ## pipeline and calibration benchmarks -> bench/results-*.md
+bench: $(VENV)/.installed $(FASHION) ## pipeline, calibration and camera benchmarks -> bench/results-*.md
 	$(PY) bench/pipeline.py
 	$(PY) bench/calibration_size.py
+	$(PY) bench/camera.py
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

@@ -160,6 +160,8 @@ def classify(
         help="camera:N (OpenCV), picamera (Raspberry Pi camera), a video file, a folder or glob of images.")]
     = "camera:0",
     multi: Annotated[bool, typer.Option(help="Read a written number (several digits, left to right).")] = False,
+    digits: Annotated[Optional[int], typer.Option(
+        help="With --multi: the number's digit count; touching digits are split until it is met.", min=1)] = None,
     min_score: Annotated[float, typer.Option(help="Report digits below this probability as unsure (?).",
                                              min=0.0, max=1.0)] = 0.0,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames.", min=1)] = None,
@@ -175,8 +177,10 @@ def classify(
     from runtime.camera import open_source
     from runtime.stream import DigitReader, StreamStats
 
+    if digits is not None and not multi:
+        raise typer.BadParameter("only makes sense with --multi", param_hint="--digits")
     reader = DigitReader(Classifier(model, num_threads=threads), multi=multi, region=_region(roi),
-                         min_score=min_score)
+                         min_score=min_score, expected=digits)
     stats, preview = StreamStats(), None
     if show:
         from runtime.preview import Preview

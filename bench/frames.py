@@ -19,7 +19,9 @@ from PIL import Image, ImageFilter
 
 FRAME_SIZE = (640, 480)  # (width, height) pixels, a common camera preview size
 DIGIT_HEIGHT = (100, 300)  # pixels, range of the digit's height in the frame
-MAX_ROTATION = 10.0  # degrees either way
+MAX_ROTATION = 10.0  # degrees either way, one digit
+LINE_ROTATION = 6.0  # degrees either way, a written number as a whole
+DIGIT_ROTATION = 4.0  # degrees either way, each digit of a number on top of the line's rotation
 JPEG_QUALITY = (60, 90)
 LIGHT_SCALE = 8  # lighting is computed at 1/8 size
 
@@ -44,13 +46,14 @@ def random_scene(rng: np.random.Generator) -> Scene:
                  quality=int(rng.integers(*JPEG_QUALITY)))
 
 
-def ink_layer(digit: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarray:
+def ink_layer(digit: np.ndarray, height: int, rng: np.random.Generator,
+              max_rotation: float = MAX_ROTATION) -> np.ndarray:
     """Scale a 28x28 MNIST digit so its ink is ``height`` px tall, rotate it slightly; float 0..1 coverage."""
     rows = np.nonzero(digit.max(axis=1))[0]
     ink_rows = max(1, rows.max() - rows.min() + 1) if len(rows) else 20
     side = max(28, round(28 * height / ink_rows))
     img = Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC)
-    img = img.rotate(rng.uniform(-MAX_ROTATION, MAX_ROTATION), Image.Resampling.BICUBIC, expand=True)
+    img = img.rotate(rng.uniform(-max_rotation, max_rotation), Image.Resampling.BICUBIC, expand=True)
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
@@ -63,10 +66,17 @@ def paper_frame(digit: np.ndarray, rng: np.random.Generator, scene: Scene | None
 
 def number_frame(digits: Sequence[np.ndarray], rng: np.random.Generator, gap: tuple[float, float] = (0.08, 0.3),
                  scene: Scene | None = None) -> np.ndarray:
-    """Render several digits left to right, like a written number; ``gap`` is a share of digit height."""
+    """Render several digits left to right, like a written number; ``gap`` is a share of digit height.
+
+    The digits of one number share a baseline and a slant: the line as a whole is
+    rotated up to ``LINE_ROTATION`` degrees, each digit up to ``DIGIT_ROTATION`` more.
+    """
     height = int(rng.integers(90, 150))
-    layers = [ink_layer(d, round(height * rng.uniform(0.92, 1.08)), rng) for d in digits]
-    coverage = _place(FRAME_SIZE, layers, rng, gap=gap, height=height)
+    layers = [ink_layer(d, round(height * rng.uniform(0.92, 1.08)), rng, DIGIT_ROTATION) for d in digits]
+    line = _place((FRAME_SIZE[0] - 60, FRAME_SIZE[1] - 60), layers, rng, gap=gap, height=height)
+    tilted = Image.fromarray(_trim(line)).rotate(rng.uniform(-LINE_ROTATION, LINE_ROTATION),
+                                                 Image.Resampling.BICUBIC, expand=True)
+    coverage = _place(FRAME_SIZE, [np.asarray(tilted)], rng, gap=(0, 0))
     return render(coverage, scene or random_scene(rng), rng)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import machine  # noqa: E402
 from export import ExportConfig, export_models  # noqa: E402
 from runtime import Classifier  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
@@ -144,7 +144,7 @@ def _markdown(args, data, trained, exported, export_total, rows) -> str:
     lines = [
         f"# Pipeline benchmark ({date.today().isoformat()})",
         "",
-        f"Machine: {platform.machine()}, {_cpu()}, {_cores()} cores, Python {platform.python_version()}, "
+        f"Machine: {machine.describe()}, "
         f"TensorFlow {m['tensorflow']}, back-end {v.backend}, 1 interpreter thread "
         f"(Keras keeps TensorFlow's default thread pools, so the comparison favours the peer). "
         f"Data: full Fashion-MNIST ({m['train_images']} train / {m['validation_images']} validation / "
@@ -187,22 +187,6 @@ def _int8_weight_bytes(parameters: int) -> int:
     # Dense 784-128-10: kernels int8 (1 byte), biases int32 (4 bytes).
     biases = 128 + 10
     return (parameters - biases) + 4 * biases
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 if __name__ == "__main__":

@@ -179,12 +179,13 @@ def is_sharp(ink: np.ndarray, labels: np.ndarray, component: Component) -> bool:
 
 
 def digit_crop(ink: np.ndarray, labels: np.ndarray, glyph: Glyph, threshold: int) -> np.ndarray:
-    """The glyph's ink, cut out of ``ink``, other blobs blanked, paper set to 0 and the stroke stretched to 255."""
+    """The glyph's ink cut out of ``ink``: only its own blobs and their 1-pixel rim (anti-aliasing) are kept,
+    the paper's residue is set to 0 and the stroke stretched to 255."""
     box = glyph.box
     crop = ink[box.top : box.bottom, box.left : box.right].astype(np.float32)
     inside = labels[box.top : box.bottom, box.left : box.right]
     own = inside == glyph.labels[0] if len(glyph.labels) == 1 else np.isin(inside, glyph.labels)
-    crop[(inside > 0) & ~own] = 0  # a neighbour's ink inside this box
+    crop[~_rank_filter(own.view(np.uint8), 3, np.maximum).astype(bool)] = 0  # neighbours, shadow residue
     floor = threshold * FLOOR_LEVEL / INK_LEVEL
     crop = np.clip(crop - floor, 0, None)
     values = crop[own]

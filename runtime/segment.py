@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MIN_AREA_FRACTION = 0.1  # a component smaller than this share of the largest one is a speck
+MIN_AREA_FRACTION = 0.1  # a digit has at least this share of the largest blob's ink
+PIECE_AREA_FRACTION = 0.02  # smaller blobs are specks; larger ones may be a piece of a digit (a 5's bar)
 MIN_HEIGHT_FRACTION = 0.03  # ... and so is one shorter than this share of the image height
 MERGE_MARGIN = 0.15  # pieces within this share of the digit's height of its box belong to it
 ROW_HEIGHT_FRACTION = 0.5  # in a number, digits are at least half as tall as the tallest one
-TOUCHING_ASPECT = 1.5  # a blob wider than this times its height is taken as touching digits
+TOUCHING_ASPECT = 1.8  # a blob wider than this times its height is taken as touching digits (a wide 5 reaches 1.7)
 DIGIT_ASPECT = 0.7  # typical width / height of one handwritten digit, to count touching digits
 
 
@@ -68,6 +69,7 @@ class Glyph:
     labels: tuple[int, ...]
     box: Box
     touching: bool = False
+    area: int = 0  # ink pixels
 
 
 def connected_components(mask: np.ndarray) -> tuple[np.ndarray, list[Component]]:
@@ -163,7 +165,7 @@ def main_digit(components: list[Component], image_height: int) -> Glyph | None:
         return None
     box, labels = candidates[0].box, [candidates[0].label]
     near = box.grown(round(MERGE_MARGIN * box.height))
-    for c in candidates[1:]:
+    for c in _pieces(components)[1:]:
         if c.box.overlaps(near):
             box, labels = box.union(c.box), labels + [c.label]
     return Glyph(tuple(labels), box)
@@ -172,32 +174,47 @@ def main_digit(components: list[Component], image_height: int) -> Glyph | None:
 def digit_row(components: list[Component], image_height: int) -> list[Glyph]:
     """The digits of a written number, left to right.
 
-    Pieces that share most of their columns are one digit (a 5 whose bar is
-    detached); digits much shorter than the tallest, or not level with it, are
-    dropped; a blob much wider than tall is taken as touching digits and marked so.
+    Pieces that share most of their columns and lie close above one another are
+    one digit (a 5 whose bar is detached); digits much smaller or shorter than the
+    tallest, or not level with it, are dropped.
     """
-    glyphs = _merge_columns(plausible(components, image_height))
+    glyphs = _merge_columns(_pieces(components))
     if not glyphs:
         return []
+    largest = max(g.area for g in glyphs)
+    min_height = max(2, image_height * MIN_HEIGHT_FRACTION)
+    glyphs = [g for g in glyphs if g.area >= MIN_AREA_FRACTION * largest and g.box.height >= min_height]
     tallest = max(glyphs, key=lambda g: g.box.height).box
     row = [g for g in glyphs if g.box.height >= ROW_HEIGHT_FRACTION * tallest.height
            and g.box.top < tallest.bottom and tallest.top < g.box.bottom]
     return sorted(row, key=lambda g: g.box.left)
 
 
+def _pieces(components: list[Component]) -> list[Component]:
+    """Every blob but specks, largest first."""
+    return [c for c in components if c.area >= PIECE_AREA_FRACTION * components[0].area] if components else []
+
+
 def _merge_columns(components: list[Component]) -> list[Glyph]:
     glyphs: list[Glyph] = []
     for c in sorted(components, key=lambda c: c.box.left):
-        last = glyphs[-1] if glyphs else None
-        if last is not None and _column_overlap(last.box, c.box) >= 0.5 * min(last.box.width, c.box.width):
-            glyphs[-1] = Glyph(last.labels + (c.label,), last.box.union(c.box))
+        host = next((k for k in range(len(glyphs) - 1, -1, -1) if _same_digit(glyphs[k].box, c.box)), None)
+        if host is None:
+            glyphs.append(Glyph((c.label,), c.box, area=c.area))
         else:
-            glyphs.append(Glyph((c.label,), c.box))
+            g = glyphs[host]
+            glyphs[host] = Glyph(g.labels + (c.label,), g.box.union(c.box), area=g.area + c.area)
     return glyphs
 
 
-def _column_overlap(a: Box, b: Box) -> int:
-    return max(0, min(a.right, b.right) - max(a.left, b.left))
+def _same_digit(a: Box, b: Box) -> bool:
+    """Share half the narrower one's columns (any, for a piece under half the other's height), and lie
+    less than half the taller one's height apart vertically."""
+    columns = max(0, min(a.right, b.right) - max(a.left, b.left))
+    gap = max(a.top, b.top) - min(a.bottom, b.bottom)
+    small = min(a.height, b.height) < 0.5 * max(a.height, b.height)
+    shared = columns > 0 if small else columns >= 0.5 * min(a.width, b.width)
+    return shared and gap <= 0.5 * max(a.height, b.height)
 
 
 def touching_count(box: Box) -> int:

@@ -21,7 +21,7 @@ from runtime.preprocess import find_digits, to_mnist
 from runtime.stream import DigitReader, LatencyHistogram, StreamStats
 
 FRAME_TEST_DIGITS = 500  # 50 per class from the held-out split
-NUMBERS = 100  # 3-digit numbers
+NUMBERS = 200  # 3-digit numbers
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_cli_classify_multi_and_max_frames(digits_model, classifier, digits, tmp
     for i, idx in enumerate(numbers):
         Image.fromarray(number_frame(digits.x_test[idx], rng)).save(tmp_path / f"{i}.png")
     proc = run_cli("classify", str(folder / "model.int8.tflite"), "--source", str(tmp_path / "*.png"), "--multi",
-                   "--max-frames", "3", "--json", "--show", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
+                   "--max-frames", "3", "--digits", "3", "--json", "--show", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == 3 and all(len(r["digits"]) == 3 and len(r["text"]) == 3 for r in rows)
