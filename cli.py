@@ -222,7 +222,8 @@ def _print_frame(result, stats, json_out: bool, multi: bool) -> None:
     if json_out:
         row = {"frame": result.index, "origin": result.origin}
         if multi:
-            row.update(text=result.text, digits=[_digit_json(d) for d in digits])
+            row.update(text=result.text, score=result.score and round(result.score, 4),
+                       digits=[_digit_json(d) for d in digits])
         else:
             d = digits[0] if digits else None
             row.update(label=d and d.label, name=d and d.name, score=d and round(d.score, 4))

@@ -184,6 +184,8 @@ def digit_row(components: list[Component], image_height: int) -> list[Glyph]:
     largest = max(g.area for g in glyphs)
     min_height = max(2, image_height * MIN_HEIGHT_FRACTION)
     glyphs = [g for g in glyphs if g.area >= MIN_AREA_FRACTION * largest and g.box.height >= min_height]
+    if not glyphs:
+        return []
     tallest = max(glyphs, key=lambda g: g.box.height).box
     row = [g for g in glyphs if g.box.height >= ROW_HEIGHT_FRACTION * tallest.height
            and g.box.top < tallest.bottom and tallest.top < g.box.bottom]

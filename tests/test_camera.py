@@ -224,7 +224,7 @@ def test_cli_classify_multi_and_max_frames(digits_model, classifier, digits, tmp
                    "--max-frames", "3", "--digits", "3", "--json", "--show", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(rows) == 3 and all(len(r["digits"]) == 3 and len(r["text"]) == 3 for r in rows)
+    assert len(rows) == 3 and all(len(r["digits"]) == 3 and len(r["text"]) == 3 and 0 < r["score"] <= 1 for r in rows)
     assert "--show ignored" in proc.stderr  # headless: the preview is skipped, classification goes on
 
 
@@ -250,3 +250,16 @@ def test_cli_classify_stops_cleanly_on_ctrl_c(digits_model, frame_set, tmp_path)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "stopped (Ctrl-C)" in err and " frames in " in err
     assert len(out.splitlines()) + 1 < 1000
+
+
+def test_preview_annotation_draws_boxes_and_crops(classifier, digits):
+    from runtime.preview import annotate
+
+    frame = paper_frame(digits.x_test[0], np.random.default_rng(4))
+    result = DigitReader(classifier).read(Frame(0, "f", frame))
+    drawn = annotate(frame, result)
+    assert drawn.shape == frame.shape and drawn.dtype == np.uint8
+    b = result.digits[0].box
+    edge = drawn[b.top, b.left : b.right]
+    assert (edge[:, 1] > 150).mean() > 0.9 and (edge[:, 0] < 60).mean() > 0.9  # a green box line
+    np.testing.assert_array_equal(drawn[: 28 * 4 : 4, : 28 * 4 : 4, 0], result.crops[0])  # the model's crop

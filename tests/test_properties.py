@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -79,6 +79,7 @@ def test_connected_components_match_flood_fill(mask):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(arr=hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=64)),
        multi=st.booleans())
+@example(arr=np.array([[94, 0], [0, 0]], np.uint8), multi=True)  # once: a row emptied by the size filter
 def test_find_digits_gives_valid_crops_or_a_clear_error(arr, multi):
     try:
         found = find_digits(arr, multi=multi)
