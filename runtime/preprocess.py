@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image
 
 from runtime.errors import ImageError
-from runtime.segment import Box, Component, Glyph, connected_components, digit_row, main_digit, split_columns, touching_count
+from runtime.segment import (Box, Component, Glyph, connected_components, digit_row, main_digit, split_columns,
+                             touching_count)
 
 MNIST_SIDE = 28  # pixels, the model's input height and width
 DIGIT_BOX = 20  # pixels, the box MNIST fits each digit into

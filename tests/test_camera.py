@@ -224,7 +224,8 @@ def test_cli_classify_multi_and_max_frames(digits_model, classifier, digits, tmp
                    "--max-frames", "3", "--digits", "3", "--json", "--show", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(rows) == 3 and all(len(r["digits"]) == 3 and len(r["text"]) == 3 and 0 < r["score"] <= 1 for r in rows)
+    assert len(rows) == 3
+    assert all(len(r["digits"]) == 3 and len(r["text"]) == 3 and 0 < r["score"] <= 1 for r in rows)
     assert "--show ignored" in proc.stderr  # headless: the preview is skipped, classification goes on
 
 
@@ -240,7 +241,8 @@ def test_cli_classify_stops_cleanly_on_ctrl_c(digits_model, frame_set, tmp_path)
     _, _, frames = frame_set
     _write_video(tmp_path / "long.avi", frames[:20] * 50)  # 1,000 frames: still running when Ctrl-C comes
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "classify", str(digits_model[0] / "model.int8.tflite"),
+    model = str(digits_model[0] / "model.int8.tflite")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "classify", model,
                              "--source", str(tmp_path / "long.avi"), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     first = proc.stdout.readline()
