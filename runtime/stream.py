@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,14 +102,6 @@ class DigitReader:
         if score < self.min_score:
             return Digit(None, None, score, crop.box, crop.touching)
         return Digit(k, self.classifier.labels[k], score, crop.box, crop.touching)
-
-
-def read_frames(reader: DigitReader, frames: Iterable[Frame], max_frames: int | None = None) -> Iterator[FrameResult]:
-    """Read every frame of a source, stopping after ``max_frames`` when given."""
-    for count, frame in enumerate(frames):
-        if max_frames is not None and count >= max_frames:
-            return
-        yield reader.read(frame)
 
 
 class LatencyHistogram:

@@ -15,7 +15,7 @@ from PIL import Image
 from bench.frames import digit_frames, naive_resize, number_frame, paper_frame, random_scene, render
 from conftest import ROOT, assert_one_line_error, run_cli
 from runtime import Classifier
-from runtime.camera import Frame, ImageFiles, OpenCVSource, bgr_to_rgb, open_source, read_with_retries
+from runtime.camera import Frame, OpenCVSource, bgr_to_rgb, open_source, read_with_retries
 from runtime.errors import ImageError, SourceError
 from runtime.preprocess import find_digits, to_mnist
 from runtime.stream import DigitReader, LatencyHistogram, StreamStats
