@@ -79,7 +79,8 @@ def main() -> None:
 
 def _accuracy(int8: Classifier, float32: Classifier, data, frames) -> dict:
     y = data.y_test
-    crops = np.stack([DigitReader(int8).read(Frame(i, "f", f)).crops[0] for i, f in enumerate(frames)])
+    reader = DigitReader(int8)
+    crops = np.stack([reader.read(Frame(i, "f", f)).crops[0] for i, f in enumerate(frames)])
     naive = np.stack([naive_resize(f) for f in frames])
     out = {}
     for name, clf in (("float32", float32), ("int8", int8)):

@@ -56,6 +56,13 @@ class FrameSource:
     def close(self) -> None:
         """Release the device or file (safe to call twice)."""
 
+    def _live(self, read: Callable[[], np.ndarray | None]) -> Iterator[Frame]:
+        """Frames from a camera's BGR ``read``, retried when it fails, until it fails for good."""
+        index = 0
+        while True:
+            yield Frame(index, self.name, bgr_to_rgb(read_with_retries(read, self.name, index)))
+            index += 1
+
     def __enter__(self) -> FrameSource:
         return self
 
@@ -126,14 +133,11 @@ class OpenCVSource(FrameSource):
         return frame if ok and frame is not None else None
 
     def __iter__(self) -> Iterator[Frame]:
+        if self.live:
+            yield from self._live(self._read)
+            return
         index = 0
-        while True:
-            if self.live:
-                frame = read_with_retries(self._read, self.name, index)
-            else:
-                frame = self._read()
-                if frame is None:  # end of the file
-                    return
+        while (frame := self._read()) is not None:  # None: the end of the file
             yield Frame(index, self.name, bgr_to_rgb(frame))
             index += 1
 
@@ -163,11 +167,7 @@ class PiCameraSource(FrameSource):
             return None
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        while True:
-            frame = read_with_retries(self._read, self.name, index)
-            yield Frame(index, self.name, bgr_to_rgb(frame))  # "RGB888" is stored B, G, R
-            index += 1
+        return self._live(self._read)  # "RGB888" is stored B, G, R, like OpenCV's frames
 
     def close(self) -> None:
         self._camera.stop()

@@ -190,8 +190,8 @@ def digit_crop(ink: np.ndarray, labels: np.ndarray, glyph: Glyph, threshold: int
     floor = threshold * FLOOR_LEVEL / INK_LEVEL
     crop = np.clip(crop - floor, 0, None)
     values = crop[own]
-    stroke = float(np.partition(values, int(len(values) * STROKE_PERCENTILE / 100))[
-        int(len(values) * STROKE_PERCENTILE / 100)]) if len(values) else float(crop.max())
+    rank = len(values) * STROKE_PERCENTILE // 100
+    stroke = float(np.partition(values, rank)[rank]) if len(values) else float(crop.max())
     if stroke > 0:
         crop *= 255.0 / stroke
     return np.clip(crop, 0, 255).astype(np.uint8)

@@ -149,13 +149,13 @@ def _describe(rows, starts, ends, run_label, count: int) -> list[Component]:
             for k in range(count)]
 
 
-def plausible(components: list[Component], image_height: int) -> list[Component]:
-    """Drop specks: components much smaller than the largest one, or very short (largest first kept)."""
-    if not components:
+def plausible(items: list, image_height: int) -> list:
+    """Drop specks: components (or glyphs) much smaller than the largest one, or very short; order kept."""
+    if not items:
         return []
-    min_area = components[0].area * MIN_AREA_FRACTION
+    min_area = max(c.area for c in items) * MIN_AREA_FRACTION
     min_height = max(2, image_height * MIN_HEIGHT_FRACTION)
-    return [c for c in components if c.area >= min_area and c.box.height >= min_height]
+    return [c for c in items if c.area >= min_area and c.box.height >= min_height]
 
 
 def main_digit(components: list[Component], image_height: int) -> Glyph | None:
@@ -178,12 +178,7 @@ def digit_row(components: list[Component], image_height: int) -> list[Glyph]:
     one digit (a 5 whose bar is detached); digits much smaller or shorter than the
     tallest, or not level with it, are dropped.
     """
-    glyphs = _merge_columns(_pieces(components))
-    if not glyphs:
-        return []
-    largest = max(g.area for g in glyphs)
-    min_height = max(2, image_height * MIN_HEIGHT_FRACTION)
-    glyphs = [g for g in glyphs if g.area >= MIN_AREA_FRACTION * largest and g.box.height >= min_height]
+    glyphs = plausible(_merge_columns(_pieces(components)), image_height)
     if not glyphs:
         return []
     tallest = max(glyphs, key=lambda g: g.box.height).box
