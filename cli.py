@@ -3,8 +3,8 @@
 Commands only declare their options and delegate to the stage packages. The
 library raises ``MnistEdgeError``; ``main`` turns it into one line on stderr and
 exit code 1 (usage errors exit 2). TensorFlow is imported only inside ``train``,
-``export`` and ``demo``, so ``predict``, ``classify`` and ``evaluate`` run on a device that has
-only numpy, Pillow and LiteRT / tflite-runtime.
+``export`` and ``demo``, so ``inspect``, ``predict``, ``classify`` and ``evaluate`` run on a device
+that has only numpy, Pillow and LiteRT / tflite-runtime.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ DataDirOpt = Annotated[Optional[Path], typer.Option(
     help="Folder with the four IDX files (gz or raw) or a Keras-style .npz; skips the download.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (training, validation split, calibration draw).")]
+DelegateOpt = Annotated[Optional[str], typer.Option(
+    help="edgetpu (Coral; needs libedgetpu1-std) or the path of a TFLite delegate library.")]
 
 
 @app.command()
@@ -64,29 +66,54 @@ def train(
 def export(
     dataset: DatasetOpt = "mnist",
     model_dir: Annotated[Optional[Path], typer.Option(help="Training artifacts [default: artifacts/DATASET].")] = None,
-    int8: Annotated[bool, typer.Option(help="Also write the full-integer int8 model.")] = True,
-    io: Annotated[str, typer.Option(help="int8 model's input/output type: uint8, int8 or float32.")] = "uint8",
+    int8: Annotated[bool, typer.Option(help="Write the full-integer int8 model (any batch).")] = True,
+    float16: Annotated[bool, typer.Option(help="Write the float16-weights model.")] = False,
+    dynamic_range: Annotated[bool, typer.Option(help="Write the dynamic-range model (int8 weights, float "
+                                                     "activations).")] = False,
+    edgetpu: Annotated[bool, typer.Option(help="Write the Edge TPU compiler's input (int8, batch 1) and compile it "
+                                               "when edgetpu_compiler is installed.")] = False,
+    c_array: Annotated[bool, typer.Option(help="Write model_data.h/.cc of the int8 batch-1 model for "
+                                               "tflite-micro.")] = False,
+    all_variants: Annotated[bool, typer.Option("--all", help="Every variant and target above.")] = False,
+    io: Annotated[str, typer.Option(help="Integer models' input/output type: uint8, int8 or float32.")] = "uint8",
     calibration_samples: Annotated[int, typer.Option(
         help="Representative images, class-stratified, from the training split.")] = DEFAULT_SAMPLES,
     seed: SeedOpt = 0,
-    max_drop: Annotated[float, typer.Option(help="Fail when int8 accuracy is more than PP points below float32.",
-                                            metavar="PP")] = 1.0,
+    max_drop: Annotated[float, typer.Option(help="Fail when an integer model's accuracy is more than PP points "
+                                                 "below float32.", metavar="PP")] = 1.0,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write model.float32.tflite and model.int8.tflite, verified side by side on the test split."""
+    """Write model.float32.tflite, model.int8.tflite and the other variants, verified side by side on the test split."""
     from export import ExportConfig, IOType, export_models
+    from export.convert import DYNAMIC, FLOAT16, INT8, INT8_STATIC
+    from export.targets import compile_edgetpu, write_c_array
     from training.artifacts import default_dir
 
-    config = ExportConfig(model_dir=model_dir or default_dir(dataset), int8=int8, io=_choice(IOType, io, "--io"),
-                          calibration_samples=calibration_samples, seed=seed, max_drop=max_drop,
-                          data_dir=_str(data_dir))
+    edgetpu, c_array = edgetpu or all_variants, c_array or all_variants
+    wanted = {INT8: int8 or all_variants, FLOAT16: float16 or all_variants, DYNAMIC: dynamic_range or all_variants,
+              INT8_STATIC: edgetpu or c_array}
+    config = ExportConfig(model_dir=model_dir or default_dir(dataset), variants=tuple(v for v, on in wanted.items()
+                                                                                       if on),
+                          io=_choice(IOType, io, "--io"), calibration_samples=calibration_samples, seed=seed,
+                          max_drop=max_drop, data_dir=_str(data_dir))
     result = export_models(config)
+    written = {k: str(v) for k, v in result.paths.items()}
+    notes = []
+    if edgetpu:
+        tpu = compile_edgetpu(result.paths[INT8_STATIC])
+        if tpu.compiled:
+            written["edgetpu"] = str(tpu.compiled)
+        notes.append(f"Edge TPU: {tpu.summary}: {tpu.command}" if not tpu.compiled else f"Edge TPU: {tpu.summary}")
+    if c_array:
+        written.update(zip(("c_header", "c_source"), map(str, write_c_array(result.paths[INT8_STATIC]))))
     if json_out:
-        print(json.dumps({**result.verification.to_dict(), "paths": {k: str(v) for k, v in result.paths.items()}}))
+        print(json.dumps({**result.verification.to_dict(), "paths": written, "notes": notes}))
         return
     _print_verification(result.verification)
-    console.print(f"converted in {result.seconds:.1f} s; wrote " + ", ".join(str(p) for p in result.paths.values()))
+    console.print(f"converted in {result.seconds:.1f} s; wrote " + ", ".join(written.values()), highlight=False)
+    for note in notes:
+        console.print(note, markup=False, highlight=False)
 
 
 @app.command()
@@ -97,13 +124,14 @@ def evaluate(
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
     verbose: Annotated[bool, typer.Option(help="Name the interpreter back-end.")] = False,
+    delegate: DelegateOpt = None,
 ) -> None:
     """Accuracy of a .tflite model on a dataset's test split (no TensorFlow needed)."""
     from runtime import Classifier
     from runtime.evaluate import confusion_matrix, evaluate as run_evaluation
     from training.datasets import load_dataset
 
-    clf = Classifier(model)
+    clf = Classifier(model, delegate=delegate, guard=True)
     data = load_dataset(dataset or _dataset_beside(model), _str(data_dir))
     result = run_evaluation(clf, data.x_test, data.y_test)
     matrix = confusion_matrix(data.y_test, result.predicted, clf.num_classes)
@@ -122,18 +150,76 @@ def evaluate(
 
 
 @app.command()
+def inspect(
+    model: Annotated[Path, typer.Argument(help="A .tflite model.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    tensors: Annotated[bool, typer.Option(help="List every tensor (shape, type, quantization).")] = True,
+) -> None:
+    """Operators, tensors, size, embedded labels and facts, and whether it runs on CPU, Edge TPU, TFLite Micro."""
+    from runtime.targets import inspect_model
+
+    report = inspect_model(model).to_dict()
+    if json_out:
+        print(json.dumps(report))
+        return
+    size, weights = report["size_bytes"], report["weight_bytes"]
+    console.print(f"{model}: {size:,} bytes = {weights:,} weights ({weights / size:.1%}) + "
+                  f"{report['structure_bytes']:,} graph structure + {report['associated_bytes']:,} labels and facts",
+                  highlight=False)
+    ops = report["operators"]
+    console.print("operators: " + ", ".join(f"{n} x{ops.count(n)}" if ops.count(n) > 1 else n
+                                            for n in dict.fromkeys(ops)), highlight=False)
+    facts = report["metadata"]
+    if facts:
+        verified = facts.get("verified", {})
+        console.print(f"embedded: {facts.get('variant', '?')} model of {facts.get('arch', '?')} on "
+                      f"{facts.get('dataset', '?')}, labels {', '.join(map(str, facts.get('labels', [])))}; "
+                      f"verified {verified.get('accuracy', float('nan')):.2%} on {verified.get('test_images', '?')} "
+                      f"test images", highlight=False, markup=False)
+    else:
+        console.print("embedded: no labels or facts (labels.txt beside the model is used, if any)")
+    if tensors:
+        table = Table("#", "name", "shape", "type", "quantization", "bytes", box=None, pad_edge=False)
+        for t in report["tensors"]:
+            table.add_row(str(t["index"]), _short(t["name"]), ",".join(map(str, t["signature"])), t["dtype"],
+                          _quantization(t),
+                          f"{t['data_bytes']:,}" if t["data_bytes"] else "")
+        console.print(table)
+    for v in report["verdicts"]:
+        mark = "[green]ready[/green]" if v["ready"] else "[red]not ready[/red]"
+        console.print(f"{v['target']}: {mark}")
+        for line in [*v["reasons"], *v["notes"]]:
+            console.print(f"  - {line}", markup=False, highlight=False)
+
+
+def _quantization(tensor: dict) -> str:
+    scales, zeros = tensor["scales"], tensor["zero_points"]
+    if not scales:
+        return ""
+    if len(scales) == 1:
+        return f"s={scales[0]:.3g} z={zeros[0] if zeros else 0}"
+    return f"{len(scales)} scales, axis {tensor['axis']}"
+
+
+def _short(name: str) -> str:
+    """The last two parts of a converter tensor name ('model/hidden1_1/MatMul;...' -> 'hidden1_1/MatMul')."""
+    return "/".join(name.split(";")[0].split("/")[-2:])
+
+
+@app.command()
 def predict(
     model: Annotated[Path, typer.Argument(help="A .tflite model.")],
     images: Annotated[list[Path], typer.Argument(help="PNG/JPEG/... files of one digit each, any size.")],
     json_out: JsonOpt = False,
     verbose: Annotated[bool, typer.Option(help="Name the interpreter back-end.")] = False,
+    delegate: DelegateOpt = None,
 ) -> None:
     """Classify image files of one digit each (no TensorFlow needed). Bad or blank images are reported and skipped."""
     from runtime import Classifier
     from runtime.camera import ImageFiles
     from runtime.stream import DigitReader
 
-    reader = DigitReader(Classifier(model))
+    reader = DigitReader(Classifier(model, delegate=delegate, guard=True))
     if verbose:
         console.print(f"back-end: {reader.classifier.backend.name}, input {reader.classifier.input_dtype.name}")
     failed = 0
@@ -170,6 +256,7 @@ def classify(
     show: Annotated[bool, typer.Option(help="Preview window with boxes and labels (ignored without a display).")]
     = False,
     threads: Annotated[int, typer.Option(help="Interpreter threads.", min=1)] = 1,
+    delegate: DelegateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Classify camera frames, a video or image files, one result per frame; Ctrl-C stops with a summary."""
@@ -179,7 +266,7 @@ def classify(
 
     if digits is not None and not multi:
         raise typer.BadParameter("only makes sense with --multi", param_hint="--digits")
-    reader = DigitReader(Classifier(model, num_threads=threads), multi=multi, region=_region(roi),
+    reader = DigitReader(Classifier(model, num_threads=threads, delegate=delegate, guard=True), multi=multi, region=_region(roi),
                          min_score=min_score, expected=digits)
     stats, preview = StreamStats(), None
     if show:
@@ -291,12 +378,12 @@ def demo(
 
 def _print_verification(verification) -> None:
     table = Table(title=f"{verification.test_images} test images, back-end {verification.backend}")
-    for col in ("model", "accuracy", "drop (pp)", "agreement", "size", "µs/image"):
+    for col in ("model", "accuracy", "drop pp", "agreement", "KiB", "x float32", "µs/image"):
         table.add_column(col, justify="left" if col == "model" else "right")
     ref = verification.get("float32")
     for v in verification.variants:
-        table.add_row(f"{v.variant}", f"{v.accuracy:.2%}", f"{verification.drop_pp(v.variant):+.2f}",
-                      f"{v.agreement:.2%}", f"{v.size_bytes / 1024:.1f} KiB ({v.size_bytes / ref.size_bytes:.2f}x)",
+        table.add_row(v.variant, f"{v.accuracy:.2%}", f"{verification.drop_pp(v.variant):+.2f}",
+                      f"{v.agreement:.2%}", f"{v.size_bytes / 1024:.1f}", f"{v.size_bytes / ref.size_bytes:.2f}",
                       f"{v.ms_per_image * 1000:.1f}")
     console.print(table)
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from calibration import draw_calibration_set  # noqa: E402
-from export.convert import convert_float32, convert_int8, saved_model  # noqa: E402
+from export.convert import FLOAT32, INT8, convert, saved_model  # noqa: E402
 from export.verify import verify_models  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
@@ -39,12 +39,12 @@ def measure(dataset: str, epochs: int) -> list[str]:
         import keras
 
         sm = saved_model(keras.saving.load_model(trained.model_path, compile=False), str(folder / "sm"))
-        (folder / "f.tflite").write_bytes(convert_float32(sm))
+        (folder / "f.tflite").write_bytes(convert(sm, FLOAT32))
         for size in SIZES:
             drops, agree = [], []
             for seed in SEEDS:
                 calib = draw_calibration_set(data.x_train, data.y_train, size, seed)
-                (folder / "q.tflite").write_bytes(convert_int8(sm, calib.x))
+                (folder / "q.tflite").write_bytes(convert(sm, INT8, calib.x))
                 v = verify_models({"float32": folder / "f.tflite", "int8": folder / "q.tflite"},
                                   data.class_names, data.x_test, data.y_test)
                 drops.append(v.drop_pp("int8"))

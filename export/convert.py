@@ -19,27 +19,50 @@ class IOType(str, Enum):
     FLOAT32 = "float32"  # quantize/dequantize ops inside the model
 
 
-def saved_model(model, folder: str) -> str:
-    """Export a Keras 3 model as a SavedModel into ``folder`` (the converter's supported input)."""
-    model.export(folder, format="tf_saved_model", verbose=False)
+# Every variant the export stage can write, in the order tables list them.
+FLOAT32, FLOAT16, DYNAMIC, INT8, INT8_STATIC = "float32", "float16", "dynamic", "int8", "int8-static"
+VARIANTS = (FLOAT32, FLOAT16, DYNAMIC, INT8, INT8_STATIC)
+INTEGER_VARIANTS = (INT8, INT8_STATIC)  # full-integer: need calibration images, pass the quality gate
+STATIC_BATCH = 1  # int8-static: what the Edge TPU compiler and tflite-micro need
+
+
+def saved_model(model, folder: str, batch: int | None = None) -> str:
+    """Export a Keras 3 model as a SavedModel into ``folder`` (the converter's supported input).
+
+    Args:
+        model: the Keras model.
+        folder: where to write it.
+        batch: fix the batch dimension to this size (default: dynamic).
+    """
+    signature = None
+    if batch is not None:
+        from training.tf import import_tensorflow
+
+        tf = import_tensorflow()
+        shape = [batch, *model.inputs[0].shape[1:]]
+        signature = [tf.TensorSpec(shape, tf.float32, name=model.inputs[0].name)]
+    model.export(folder, format="tf_saved_model", verbose=False, input_signature=signature)
     return folder
 
 
-def convert_float32(saved_model_dir: str) -> bytes:
-    """Convert a SavedModel to a float32 TFLite flatbuffer."""
-    from training.tf import import_tensorflow
+def convert(saved_model_dir: str, variant: str, calibration_x: np.ndarray | None = None,
+            io: IOType = IOType.UINT8) -> bytes:
+    """Convert a SavedModel to one TFLite variant.
 
-    tf = import_tensorflow()
-    return _convert(tf.lite.TFLiteConverter.from_saved_model(saved_model_dir))
-
-
-def convert_int8(saved_model_dir: str, calibration_x: np.ndarray, io: IOType = IOType.UINT8) -> bytes:
-    """Convert a SavedModel to a full-integer int8 flatbuffer (integer-only builtin ops).
+    Variants:
+        float32: no optimization.
+        float16: weights stored as float16, computed in float32.
+        dynamic: dynamic-range quantization: int8 weights, float activations, no calibration.
+        int8: full integer (integer-only builtin ops), per-channel dense weights, any batch.
+        int8-static: full integer with per-tensor dense weights, for a SavedModel whose
+            batch is fixed (Edge TPU compiler, tflite-micro).
 
     Args:
         saved_model_dir: from ``saved_model``.
-        calibration_x: [N, 28, 28] raw-pixel representative images (training split).
-        io: type of the input and output tensors.
+        variant: one of ``VARIANTS``.
+        calibration_x: [N, 28, 28] raw-pixel representative images (training split);
+            needed by the integer variants.
+        io: type of the integer variants' input and output tensors.
 
     Returns:
         The flatbuffer bytes.
@@ -48,28 +71,38 @@ def convert_int8(saved_model_dir: str, calibration_x: np.ndarray, io: IOType = I
 
     tf = import_tensorflow()
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    if variant == FLOAT32:
+        return _convert(converter)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative_dataset(calibration_x)
-    # Integer-only kernels: fail the conversion rather than fall back to float ops.
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    io_dtype = {IOType.UINT8: tf.uint8, IOType.INT8: tf.int8, IOType.FLOAT32: tf.float32}[IOType(io)]
-    converter.inference_input_type = io_dtype
-    converter.inference_output_type = io_dtype
+    if variant == FLOAT16:
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant in INTEGER_VARIANTS:
+        if calibration_x is None:
+            raise ModelError(f"the {variant} variant needs calibration images")
+        converter.representative_dataset = representative_dataset(calibration_x)
+        # Integer-only kernels: fail the conversion rather than fall back to float ops.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_dtype = {IOType.UINT8: tf.uint8, IOType.INT8: tf.int8, IOType.FLOAT32: tf.float32}[IOType(io)]
+        converter.inference_input_type = io_dtype
+        converter.inference_output_type = io_dtype
+        # tflite-micro rejects per-channel FULLY_CONNECTED (tflite-micro#2602); so does NNAPI.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = variant == INT8_STATIC
+    elif variant != DYNAMIC:
+        raise ModelError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     return _convert(converter)
 
 
-def convert_keras_model(model, calibration_x: np.ndarray | None, io: IOType = IOType.UINT8) -> dict[str, bytes]:
-    """Convert a Keras model to float32 and, given calibration images, int8.
+def convert_keras_model(model, variants: tuple[str, ...] = (FLOAT32, INT8), calibration_x: np.ndarray | None = None,
+                        io: IOType = IOType.UINT8) -> dict[str, bytes]:
+    """Convert a Keras model to each of ``variants`` (see ``convert``).
 
     Returns:
-        ``{"float32": bytes, "int8": bytes}`` (no "int8" without calibration images).
+        ``{variant: flatbuffer bytes}``.
     """
     with tempfile.TemporaryDirectory(prefix="mnist-edge-savedmodel-") as folder:
-        saved_model(model, folder)
-        out = {"float32": convert_float32(folder)}
-        if calibration_x is not None:
-            out["int8"] = convert_int8(folder, calibration_x, io)
-    return out
+        dynamic = saved_model(model, f"{folder}/dynamic")
+        static = saved_model(model, f"{folder}/static", STATIC_BATCH) if INT8_STATIC in variants else None
+        return {v: convert(static if v == INT8_STATIC else dynamic, v, calibration_x, io) for v in variants}
 
 
 def _convert(converter) -> bytes:

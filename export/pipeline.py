@@ -1,4 +1,11 @@
-"""The export stage: trained Keras model -> verified float32 and int8 ``.tflite`` files."""
+"""The export stage: trained Keras model -> verified ``.tflite`` variants, each one file to copy.
+
+Every variant is converted, written to a temporary file, verified on the test
+split through the device runtime, given its labels and facts (an appended zip, see
+``runtime.modelfile``), and only then renamed into place. Targets beyond the files
+(Edge TPU compilation, a C array for microcontrollers) are built from the verified
+int8-static model in ``export.targets``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibration import DEFAULT_SAMPLES, draw_calibration_set, save_calibration_set
-from export.convert import IOType, convert_keras_model
+from export.convert import FLOAT32, INT8, INTEGER_VARIANTS, VARIANTS, IOType, convert_keras_model
+from export.metadata import embed
 from export.verify import Verification, verify_models
 from runtime.errors import ModelError, QualityGateError, first_line
 from runtime.files import atomic_path
@@ -24,8 +32,9 @@ class ExportConfig:
 
     Attributes:
         model_dir: the training artifacts folder (holds model.keras and metrics.json).
-        int8: also write the full-integer int8 model.
-        io: the int8 model's input/output type.
+        variants: which files to write (see ``export.convert.VARIANTS``); float32 is
+            always written, as the reference the others are verified against.
+        io: the integer models' input/output type.
         calibration_samples: size of the representative set.
         seed: for drawing the representative set.
         max_drop: fail when int8 accuracy is more than this many points below float32.
@@ -33,7 +42,7 @@ class ExportConfig:
     """
 
     model_dir: str | Path
-    int8: bool = True
+    variants: tuple[str, ...] = (FLOAT32, INT8)
     io: IOType = IOType.UINT8
     calibration_samples: int = DEFAULT_SAMPLES
     seed: int = 0
@@ -53,9 +62,9 @@ class ExportResult:
 def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportResult:
     """Convert, verify on the test split, and only then replace the ``.tflite`` files.
 
-    The new models are written to temporary files and verified there; when the
-    int8 model falls more than ``max_drop`` points below float32, they are deleted
-    and the models already in the folder stay as they were.
+    The new models are written to temporary files and verified there; when an
+    integer model falls more than ``max_drop`` points below float32, they are all
+    deleted and the models already in the folder stay as they were.
 
     Args:
         config: the export's settings.
@@ -66,7 +75,7 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
 
     Raises:
         ModelError: no trained model in the folder, or conversion failed.
-        QualityGateError: the int8 model lost too much accuracy.
+        QualityGateError: an integer model lost too much accuracy.
         DataError, DatasetNotFound: the dataset cannot be loaded.
     """
     folder = Path(config.model_dir)
@@ -80,10 +89,15 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
         data = load_dataset(metrics["dataset"], config.data_dir or metrics.get("config", {}).get("data_dir"))
     elif data.name != metrics["dataset"]:
         raise ModelError(f"the model in {folder} was trained on {metrics['dataset']}, not {data.name}")
+    variants = tuple(v for v in VARIANTS if v == FLOAT32 or v in config.variants)
+    unknown = set(config.variants) - set(VARIANTS)
+    if unknown:
+        raise ModelError(f"unknown variant {sorted(unknown)[0]!r}; choose from {', '.join(VARIANTS)}")
+    integer = [v for v in variants if v in INTEGER_VARIANTS]
     calib = draw_calibration_set(data.x_train, data.y_train, config.calibration_samples, config.seed)
 
     start = time.perf_counter()
-    blobs = convert_keras_model(_load_keras(keras_path), calib.x if config.int8 else None, config.io)
+    blobs = convert_keras_model(_load_keras(keras_path), variants, calib.x if integer else None, config.io)
     seconds = time.perf_counter() - start
 
     paths = {variant: folder / artifacts.tflite_name(variant) for variant in blobs}
@@ -92,17 +106,22 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
         for variant, blob in blobs.items():
             tmp[variant].write_bytes(blob)
         verification = verify_models(tmp, data.class_names, data.x_test, data.y_test)
-        if config.int8 and verification.drop_pp("int8") > config.max_drop:
-            raise QualityGateError(
-                f"int8 accuracy is {verification.drop_pp('int8'):.2f} pp below float32 "
-                f"(--max-drop {config.max_drop:g}); the models in {folder} were left unchanged"
-            )
+        for variant in integer:
+            if verification.drop_pp(variant) > config.max_drop:
+                raise QualityGateError(
+                    f"{variant} accuracy is {verification.drop_pp(variant):.2f} pp below float32 "
+                    f"(--max-drop {config.max_drop:g}); the models in {folder} were left unchanged"
+                )
+        settings = {"io": IOType(config.io).value, "calibration_samples": len(calib.y), "seed": config.seed}
+        final = {v: embed(blob, v, metrics, data, verification, settings) for v, blob in blobs.items()}
+        for variant, blob in final.items():  # the zip after the flatbuffer leaves what was verified unchanged
+            tmp[variant].write_bytes(blob)
+        verification = verification.with_sizes({v: len(blob) for v, blob in final.items()})
     # Leaving the ExitStack renamed every verified model into place.
-    if config.int8:
+    if integer:
         save_calibration_set(folder / artifacts.CALIBRATION, calib)
     artifacts.write_json(folder / artifacts.VERIFICATION, {
-        **verification.to_dict(), "dataset": data.name, "source": data.source,
-        "io": IOType(config.io).value, "calibration_samples": len(calib.y), "seed": config.seed,
+        **verification.to_dict(), "dataset": data.name, "source": data.source, **settings,
         "convert_seconds": round(seconds, 2),
     })
     return ExportResult(paths, verification, seconds)

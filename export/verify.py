@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,11 @@ class Verification:
     def drop_pp(self, variant: str) -> float:
         """Accuracy of float32 minus that of ``variant``, in percentage points."""
         return 100.0 * (self.get(REFERENCE).accuracy - self.get(variant).accuracy)
+
+    def with_sizes(self, sizes: dict[str, int]) -> Verification:
+        """The same results with the final file sizes (after labels and facts were appended)."""
+        return replace(self, variants=[replace(v, size_bytes=sizes.get(v.variant, v.size_bytes))
+                                       for v in self.variants])
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""

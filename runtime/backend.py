@@ -8,15 +8,21 @@ and tests compare back-ends that way).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib
 import os
+import platform
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from runtime.errors import BackendError
 
 BACKEND_ENV = "MNIST_EDGE_BACKEND"
+# The Edge TPU runtime library, by platform (as pycoral names it).
+EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
+EDGETPU_INSTALL = ("install the Edge TPU runtime: sudo apt-get install libedgetpu1-std "
+                   "(from Coral's apt repository, packages.cloud.google.com/apt coral-edgetpu-stable)")
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 _MODULES = {
     "ai_edge_litert": "ai_edge_litert.interpreter",
@@ -62,3 +68,28 @@ def get_backend(name: str | None = None) -> Backend:
         f"no TFLite interpreter found ({wanted}); install one: "
         'pip install "mnist-edge[litert]" (or "mnist-edge[tflite]" on older devices)'
     )
+
+
+def load_delegate(backend: Backend, delegate: str):
+    """Load a delegate through the back-end's own ``load_delegate``.
+
+    Args:
+        backend: the chosen Backend.
+        delegate: "edgetpu" for Coral's runtime library, else a delegate library path.
+
+    Raises:
+        BackendError: the library is not installed, or it is but cannot start
+            (for the Edge TPU: no device plugged in, or no permission to use it).
+    """
+    library = EDGETPU_LIBRARY.get(platform.system(), EDGETPU_LIBRARY["Linux"]) if delegate == "edgetpu" else delegate
+    try:
+        ctypes.CDLL(library)
+    except OSError:
+        hint = EDGETPU_INSTALL if delegate == "edgetpu" else "check the path"
+        raise BackendError(f"delegate library {library} not found: {hint}") from None
+    try:
+        return backend.load_delegate(library)
+    except (ValueError, RuntimeError, OSError) as exc:
+        what = "no Edge TPU found (plug in the Coral device, or check its USB/PCIe permissions)" \
+            if delegate == "edgetpu" else "it failed to start"
+        raise BackendError(f"delegate {library} loaded but {what}: {str(exc).strip() or type(exc).__name__}") from None

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.backend import get_backend
+from runtime.backend import get_backend, load_delegate
 from runtime.errors import ImageError, ModelError, first_line
+from runtime.guard import probe
 from runtime.labels import labels_for_model
+from runtime.modelfile import read_model
 from runtime.preprocess import MNIST_SIDE
 from runtime.quant import dequantize, quantize
 
-TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
 MAX_BATCH = 1024  # images per invoke: bounds the input tensor at ~3 MB (float32)
 SUPPORTED_INPUT_DTYPES = (np.float32, np.uint8, np.int8)
 
@@ -34,6 +35,7 @@ class _Tensor:
     dtype: np.dtype
     scale: float
     zero_point: int
+    fixed_batch: int | None = None  # the batch size when the model cannot be resized
 
 
 class Classifier:
@@ -42,36 +44,54 @@ class Classifier:
     Inputs follow the project's one convention: raw pixel intensity 0..255, bright
     ink on black, 28x28 (any of [N,28,28], [N,28,28,1], or one [28,28] image).
     Quantized inputs and outputs are converted with the tensors' own scale and
-    zero point.
+    zero point. Models with a fixed batch of 1 (Edge TPU, microcontroller exports)
+    are run one image per invoke.
     """
 
     def __init__(self, model_path: str | os.PathLike, labels: list[str] | None = None,
-                 num_threads: int | None = None, backend: str | None = None):
+                 num_threads: int | None = None, backend: str | None = None, delegate: str | None = None,
+                 guard: bool = False):
         """Load a model and check its contract.
 
         Args:
             model_path: the ``.tflite`` file.
-            labels: class names; default: ``labels.txt`` beside the model, else "0".."N-1".
+            labels: class names; default: those embedded in the model, else ``labels.txt``
+                beside it, else "0".."N-1".
             num_threads: interpreter threads (default: the back-end's choice).
             backend: interpreter module name (see ``runtime.backend``).
+            delegate: "edgetpu" (Coral) or the path of a delegate library.
+            guard: first try the model in a child process (``runtime.guard``), so that
+                an interpreter crash on a hostile file becomes a ModelError; costs ~0.3 s.
 
         Raises:
-            ModelError: the file is missing, not a TFLite model, or its input is not
-                28x28 pixels of float32/uint8/int8, or its output is not [N, classes].
-            BackendError: no interpreter module is installed.
+            ModelError: the file is missing, not a TFLite model, damaged, compiled for
+                the Edge TPU but run without its delegate, or its input is not 28x28
+                pixels of float32/uint8/int8, or its output is not [N, classes].
+            BackendError: no interpreter module is installed, or the delegate cannot be loaded.
         """
         self.path = Path(model_path)
-        _check_model_file(self.path)
+        self.info = read_model(self.path)
+        if self.info.edgetpu_compiled and delegate is None:
+            raise ModelError(f"{self.path}: compiled for the Coral Edge TPU (it holds edgetpu-custom-op); "
+                             "run it with --delegate edgetpu, or use the model before edgetpu_compiler on a CPU")
         self.backend = get_backend(backend)
+        if guard and delegate is None:
+            probe(self.path, self.backend.name)
+        delegates = [load_delegate(self.backend, delegate)] if delegate else None
         try:
-            self._interpreter = self.backend.interpreter_class(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter = self.backend.interpreter_class(
+                model_path=str(self.path), num_threads=num_threads, experimental_delegates=delegates)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.path}: the interpreter cannot load it ({first_line(exc)})") from None
         self._input, self._output, self.num_classes = _check_contract(self._interpreter, self.path)
-        self.labels = labels if labels is not None else labels_for_model(self.path, self.num_classes)
-        if len(self.labels) != self.num_classes:
-            raise ModelError(f"{len(self.labels)} labels given for a model with {self.num_classes} classes")
+        self.metadata = self.info.project_metadata()
+        if labels is None:
+            labels = labels_for_model(self.path, self.num_classes, self.metadata.get("labels"))
+        if len(labels) != self.num_classes:
+            raise ModelError(f"{len(labels)} labels given for a model with {self.num_classes} classes")
+        self.labels = labels
+        self._fixed_batch = self._input.fixed_batch
         self._batch = 1
 
     @property
@@ -94,7 +114,8 @@ class Classifier:
             [N, num_classes] float32 probabilities.
         """
         x = _as_batch(images)
-        out = [self._invoke(x[i : i + MAX_BATCH]) for i in range(0, len(x), MAX_BATCH)]
+        step = self._fixed_batch or MAX_BATCH
+        out = [self._invoke(x[i : i + step]) for i in range(0, len(x), step)]
         return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
 
     def classify(self, images: np.ndarray) -> list[Prediction]:
@@ -106,7 +127,7 @@ class Classifier:
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
         inp, out = self._input, self._output
         try:
-            if len(batch) != self._batch:
+            if len(batch) != self._batch and not self._fixed_batch:
                 # One invoke per batch: resize the input tensor instead of looping in Python.
                 self._interpreter.resize_tensor_input(inp.index, [len(batch), MNIST_SIDE, MNIST_SIDE, 1])
                 self._interpreter.allocate_tensors()
@@ -118,17 +139,6 @@ class Classifier:
             self._batch = -1  # the interpreter's state is unknown: resize again next time
             raise ModelError(f"{self.path}: the interpreter failed to run it ({first_line(exc)})") from None
         return dequantize(raw, out.scale, out.zero_point)
-
-
-def _check_model_file(path: Path) -> None:
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file")
-    if not path.is_file():
-        raise ModelError(f"{path}: not a file")
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
-        raise ModelError(f"{path}: not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)")
 
 
 def _check_contract(interpreter, path: Path) -> tuple[_Tensor, _Tensor, int]:
@@ -149,7 +159,9 @@ def _check_contract(interpreter, path: Path) -> tuple[_Tensor, _Tensor, int]:
 
 def _tensor(detail: dict) -> _Tensor:
     scale, zero_point = detail["quantization"]
-    return _Tensor(int(detail["index"]), np.dtype(detail["dtype"]), float(scale), int(zero_point))
+    signature = detail.get("shape_signature")
+    fixed = None if signature is None or len(signature) == 0 or signature[0] < 0 else int(signature[0])
+    return _Tensor(int(detail["index"]), np.dtype(detail["dtype"]), float(scale), int(zero_point), fixed)
 
 
 def _as_batch(images: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Class names that travel beside a model as ``labels.txt`` (one name per line)."""
+"""Class names: embedded in the model (see ``modelfile``), or beside it as ``labels.txt`` (one per line)."""
 
 from __future__ import annotations
 
@@ -31,12 +31,20 @@ def read_labels(path: str | os.PathLike) -> list[str]:
     return names
 
 
-def labels_for_model(model_path: str | os.PathLike, num_classes: int) -> list[str]:
-    """Class names for a model: its ``labels.txt`` when present, else "0", "1", ...
+def labels_for_model(model_path: str | os.PathLike, num_classes: int, embedded: list | None = None) -> list[str]:
+    """Class names for a model: those embedded in it, else its ``labels.txt``, else "0", "1", ...
+
+    Args:
+        model_path: the model file.
+        num_classes: the model's outputs.
+        embedded: the labels in the model's own metadata, if any (ignored unless
+            they are ``num_classes`` strings).
 
     Raises:
         ModelError: the labels file disagrees with the model's number of classes.
     """
+    if isinstance(embedded, list) and len(embedded) == num_classes and all(isinstance(n, str) for n in embedded):
+        return list(embedded)
     path = labels_path(model_path)
     if not path.exists():
         return [str(i) for i in range(num_classes)]

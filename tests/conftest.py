@@ -23,14 +23,17 @@ def digits():
 
 @pytest.fixture(scope="session")
 def digits_model(tmp_path_factory, digits):
-    """A dense model trained on the real digits and exported to float32 + int8 (folder path)."""
-    from export import ExportConfig, export_models
-    from training.train import TrainConfig, train
+    """A dense model trained on the real digits and exported to float32, int8 and int8-static.
 
+    Returns (folder, ExportResult); the result is None when ``$MNIST_EDGE_MODELS`` names
+    a folder built beforehand by ``tests/models.py`` (the run without TensorFlow).
+    """
+    from models import PREBUILT_ENV, build_digits_model
+
+    if os.environ.get(PREBUILT_ENV):
+        return Path(os.environ[PREBUILT_ENV]), None
     folder = tmp_path_factory.mktemp("digits-model")
-    train(TrainConfig(dataset="mnist-5k", epochs=12, out_dir=str(folder)), data=digits, verbose=0)
-    result = export_models(ExportConfig(model_dir=folder), data=digits)
-    return folder, result
+    return folder, build_digits_model(folder, digits)
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

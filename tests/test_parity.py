@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import numpy as np
 
 from calibration import load_calibration_set
@@ -10,6 +12,9 @@ from export import ExportConfig, export_models
 from training.datasets import load_dataset
 from training.train import TrainConfig, train
 
+
+
+pytestmark = pytest.mark.tensorflow  # trains or exports
 
 def test_parity_full_fashion_mnist(tmp_path):
     data = load_dataset("fashion-mnist", FASHION_DIR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from bench.frames import paper_frame
 from conftest import ROOT
 from runtime import Classifier
 from runtime.errors import ImageError, ModelError
+from runtime.modelfile import append_associated_files, read_model
 
 
 def test_runtime_never_imports_tensorflow(digits_model, digits, tmp_path):
@@ -25,6 +27,8 @@ from runtime import Classifier, to_mnist
 import runtime.camera, runtime.preview
 from runtime.stream import DigitReader
 import cli  # the CLI module too: TensorFlow only inside train/export
+from runtime.targets import inspect_model
+assert inspect_model({str(folder / 'model.int8-static.tflite')!r}).verdicts[0].ready
 clf = Classifier({str(folder / 'model.int8.tflite')!r})
 preds = clf.classify(np.load({str(tmp_path / 'x.npy')!r}))
 frame = DigitReader(clf).read(runtime.camera.Frame(0, "test", np.load({str(tmp_path / 'frame.npy')!r})))
@@ -35,7 +39,7 @@ print(json.dumps({{"tf": sorted(m for m in sys.modules if m.split('.')[0] in ('t
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["tf"] == []
-    assert out["backend"] == "ai_edge_litert"
+    assert out["backend"] == os.environ.get("MNIST_EDGE_BACKEND", "ai_edge_litert")
     assert np.mean(np.array(out["labels"]) == digits.y_test[:50]) > 0.8
     assert out["frame"] == out["labels"][0]  # a camera frame of the same digit reads the same
 
@@ -50,6 +54,15 @@ def test_batch_equals_one_by_one(digits_model, digits):
     assert batch.shape == (30, 10) and np.allclose(batch.sum(axis=1), 1.0, atol=0.02)
 
 
+def test_fixed_batch_model_takes_any_batch(digits_model, digits):
+    folder, _ = digits_model
+    static, dynamic = Classifier(folder / "model.int8-static.tflite"), Classifier(folder / "model.int8.tflite")
+    assert static._fixed_batch == 1 and dynamic._fixed_batch is None
+    predicted = static.scores(digits.x_test[:300]).argmax(axis=1)
+    assert np.mean(predicted == digits.y_test[:300]) > 0.85
+    assert np.mean(predicted == dynamic.scores(digits.x_test[:300]).argmax(axis=1)) > 0.97
+
+
 def test_input_forms_agree(digits_model, digits):
     folder, _ = digits_model
     clf = Classifier(folder / "model.float32.tflite")
@@ -62,19 +75,27 @@ def test_input_forms_agree(digits_model, digits):
         clf.scores(np.zeros((4, 32, 32)))
 
 
-def test_labels_come_from_the_file_beside_the_model(digits_model):
+def test_labels_embedded_first_then_beside_the_model(digits_model, tmp_path):
     folder, _ = digits_model
-    assert Classifier(folder / "model.int8.tflite").labels == [str(d) for d in range(10)]
     with pytest.raises(ModelError, match="3 labels given for a model with 10 classes"):
         Classifier(folder / "model.int8.tflite", labels=["a", "b", "c"])
-
-
-def test_labels_file_disagreeing_with_model(digits_model, tmp_path):
-    folder, _ = digits_model
-    (tmp_path / "model.tflite").write_bytes((folder / "model.int8.tflite").read_bytes())
+    # Embedded labels win over a labels.txt beside the file.
+    names = [f"digit {d}" for d in range(10)]
+    blob = _flatbuffer_only(folder / "model.int8.tflite")
+    (tmp_path / "model.tflite").write_bytes(append_associated_files(blob, {"labels.txt": "\n".join(names).encode()}))
     (tmp_path / "labels.txt").write_text("cat\ndog\n")
+    assert Classifier(tmp_path / "model.tflite").labels == names
+    # Without embedded labels, labels.txt beside the model is the fallback.
+    (tmp_path / "model.tflite").write_bytes(blob)
     with pytest.raises(ModelError, match="names 2 classes but the model has 10 outputs"):
         Classifier(tmp_path / "model.tflite")
+    (tmp_path / "labels.txt").unlink()
+    assert Classifier(tmp_path / "model.tflite").labels == [str(d) for d in range(10)]
+
+
+def _flatbuffer_only(path) -> bytes:
+    info = read_model(path)
+    return path.read_bytes()[: info.size_bytes - info.associated_bytes]
 
 
 def test_not_a_model(tmp_path):
@@ -88,6 +109,7 @@ def test_not_a_model(tmp_path):
         Classifier(tmp_path)
 
 
+@pytest.mark.tensorflow
 def test_wrong_input_contract(tmp_path):
     from training.tf import import_keras, import_tensorflow
 

@@ -9,6 +9,9 @@ from runtime.errors import MnistEdgeError
 from training.train import TrainConfig, train
 
 
+pytestmark = pytest.mark.tensorflow  # trains or exports
+
+
 class _Interrupt:
     """A Keras callback that presses Ctrl-C at the end of one epoch."""
 

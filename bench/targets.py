@@ -1,0 +1,137 @@
+"""Benchmark every export variant under both device back-ends; write bench/results-targets.md.
+
+Trains the dense model on full Fashion-MNIST, exports float32, float16, dynamic-range,
+int8 and int8-static (batch 1, the Edge TPU / microcontroller form) and the C array,
+then measures in one run: file size against the weight bytes inside, accuracy and
+agreement with float32, and latency (10k-image batch, single image) through
+ai-edge-litert and through tflite-runtime 2.14 (the ``.venv-tflite`` the Makefile
+builds), each in its own process. Timings are medians; compare rows, not machines.
+
+    python bench/targets.py [--epochs 5] [--out bench/results-targets.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import machine  # noqa: E402
+from export import ExportConfig, export_models  # noqa: E402
+from export.convert import VARIANTS  # noqa: E402
+from export.targets import write_c_array  # noqa: E402
+from runtime.modelfile import read_model  # noqa: E402
+from runtime.targets import arena_estimate, edgetpu_verdict, micro_verdict  # noqa: E402
+from training.datasets import load_dataset  # noqa: E402
+from training.train import TrainConfig, train  # noqa: E402
+
+BACKENDS = {"ai_edge_litert": Path(sys.executable), "tflite_runtime": ROOT / ".venv-tflite" / "bin" / "python"}
+LATENCY_CHILD = """
+import json, sys, time
+import numpy as np
+from runtime import Classifier
+x = np.load(sys.argv[1])
+out = {}
+for path in sys.argv[2:]:
+    clf = Classifier(path, num_threads=1)
+    clf.scores(x)
+    batch = []
+    for _ in range(5):
+        t = time.perf_counter(); clf.scores(x); batch.append(time.perf_counter() - t)
+    single = []
+    for image in x[:2000]:
+        t = time.perf_counter(); clf.scores(image); single.append(time.perf_counter() - t)
+    out[path] = {"batch_ms": 1000 * float(np.median(batch)), "single_us": 1e6 * float(np.median(single))}
+print(json.dumps({"backend": clf.backend.name, "results": out}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-targets.md")
+    args = parser.parse_args()
+
+    data = load_dataset("fashion-mnist")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        train(TrainConfig(dataset="fashion-mnist", epochs=args.epochs, patience=args.epochs, out_dir=tmp),
+              data=data, verbose=0)
+        exported = export_models(ExportConfig(model_dir=folder, variants=VARIANTS), data=data)
+        header, source = write_c_array(exported.paths["int8-static"])
+        np.save(folder / "x.npy", data.x_test)
+        paths = [str(exported.paths[v]) for v in VARIANTS]
+        latency = {name: _latency(python, folder / "x.npy", paths) for name, python in BACKENDS.items()}
+        infos = {v: read_model(exported.paths[v]) for v in VARIANTS}
+        c_bytes = source.stat().st_size
+    report = _markdown(data, exported.verification, infos, latency, paths, c_bytes)
+    args.out.write_text(report)
+    print(report)
+
+
+def _latency(python: Path, x: Path, paths: list[str]) -> dict | None:
+    if not python.exists():
+        return None
+    proc = subprocess.run([str(python), "-c", LATENCY_CHILD, str(x), *paths], cwd=ROOT, capture_output=True,
+                          text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit(f"latency run with {python} failed: {proc.stderr.strip().splitlines()[-1]}")
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"backend": report["backend"], **{p: report["results"][p] for p in paths}}
+
+
+def _markdown(data, verification, infos, latency, paths, c_bytes) -> str:
+    ref = verification.get("float32")
+    names = list(latency)
+    lines = [
+        "# Export variants and edge targets",
+        "",
+        f"Run on {date.today().isoformat()}: {machine.describe()}; one interpreter thread. Dense 784-128-10 "
+        f"trained on Fashion-MNIST ({len(data.y_train):,} training images), verified on the "
+        f"{verification.test_images:,} test images. Produced by `python bench/targets.py`.",
+        "",
+        "| variant | accuracy | vs float32 (pp) | agreement | file bytes | weight bytes | file / weights | "
+        + " | ".join(f"batch 10k, {n} (ms) | single, {n} (µs)" for n in names) + " |",
+        "|---|---:|---:|---:|---:|---:|---:|" + "---:|---:|" * len(names),
+    ]
+    for variant, path in zip(infos, paths):
+        v, info = verification.get(variant), infos[variant]
+        cells = []
+        for n in names:
+            row = (latency[n] or {}).get(path)
+            cells += [f"{row['batch_ms']:.1f}", f"{row['single_us']:.1f}"] if row else ["n/a", "n/a"]
+        lines.append(f"| {variant} | {v.accuracy:.2%} | {100 * (v.accuracy - ref.accuracy):+.2f} | {v.agreement:.2%} "
+                     f"| {info.size_bytes:,} | {info.weight_bytes:,} | {info.size_bytes / info.weight_bytes:.3f} | "
+                     + " | ".join(cells) + " |")
+    static = infos["int8-static"]
+    flat = static.size_bytes - static.associated_bytes
+    lines += [
+        "",
+        f"- int8-static: {static.size_bytes:,} bytes = {static.weight_bytes:,} weight bytes "
+        f"+ {flat - static.weight_bytes:,} graph structure + {static.associated_bytes:,} embedded labels and facts; "
+        f"without the embedded zip the file is {flat / static.weight_bytes:.3f}x its weights.",
+        f"- int8 (per-channel dense weights, any batch) spends {infos['int8'].size_bytes - static.size_bytes:,} bytes "
+        "more than int8-static on per-channel scales and zero points and the dynamic-batch shape ops.",
+        f"- TFLite Micro: {'ready' if micro_verdict(static).ready else 'not ready'}; tensor arena estimate "
+        f"{arena_estimate(static):,} bytes; model_data.cc is {c_bytes:,} bytes of C source.",
+        f"- Coral Edge TPU: int8-static is {'ready' if edgetpu_verdict(static).ready else 'not ready'} to compile; "
+        "edgetpu_compiler is not installable on this machine, so no compiled-model latency is given.",
+        "- The batch column for int8-static is one invoke per image: its batch is fixed at 1.",
+    ]
+    missing = [n for n in names if latency[n] is None]
+    if missing:
+        lines.append(f"- Not measured: {', '.join(missing)} (run `make test-tflite-runtime` to create .venv-tflite).")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""Read a ``.tflite`` file's structure in pure Python: no interpreter, no TensorFlow.
+
+The flatbuffer is parsed with the ``tflite`` package (the schema's generated
+accessors). Every length is checked against the file size before it is used, and
+every read error becomes a ModelError, so hostile bytes (truncated copies, flipped
+bits) end in one line instead of a crash. ``inspect``, the Edge TPU check and the
+embedded labels all come from here.
+
+Labels and export facts travel inside the file the way TFLite Support packs them:
+a zip of associated files appended after the flatbuffer (``labels.txt`` and
+``mnist_edge.json``). Interpreters read only the flatbuffer and ignore the zip.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from runtime.errors import ModelError
+
+TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
+METADATA_FILE = "mnist_edge.json"  # associated file: dataset, labels, input convention, export settings, accuracy
+LABELS_FILE = "labels.txt"  # associated file: one class name per line (TFLite Support's convention)
+MAX_ASSOCIATED_BYTES = 1 << 20  # per associated file: refuse zip bombs
+EDGETPU_CUSTOM_OP = "edgetpu-custom-op"  # what edgetpu_compiler puts in place of the ops it maps
+MAX_MODEL_BYTES = 1 << 30  # larger files are not digit classifiers; refuse before reading them
+
+# TensorType enum of the schema -> name (tflite.TensorType holds the same numbers).
+DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool", 7: "int16",
+          8: "complex64", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64", 13: "resource",
+          14: "variant", 15: "uint32", 16: "uint16", 17: "int4", 18: "bfloat16"}
+ITEMSIZE = {"float32": 4, "float16": 2, "int32": 4, "uint8": 1, "int64": 8, "bool": 1, "int16": 2, "int8": 1,
+            "float64": 8, "uint64": 8, "uint32": 4, "uint16": 2, "bfloat16": 2, "complex64": 8, "complex128": 16}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor of the main subgraph."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    signature: tuple[int, ...]  # -1 where a dimension is dynamic (e.g. the batch)
+    dtype: str
+    scales: tuple[float, ...] = ()  # empty when not quantized; one per channel when per-axis
+    zero_points: tuple[int, ...] = ()
+    axis: int = 0  # quantized dimension (per-axis quantization)
+    data_bytes: int = 0  # bytes stored in the file (weights, biases, constant shapes)
+
+    @property
+    def constant(self) -> bool:
+        """Its value is stored in the file (a weight, bias or constant)."""
+        return self.data_bytes > 0
+
+    @property
+    def static(self) -> bool:
+        """No dynamic dimension."""
+        return all(d >= 0 for d in self.signature)
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the tensor's values at its current shape."""
+        return int(np.prod(self.shape, dtype=np.int64)) * ITEMSIZE.get(self.dtype, 1)
+
+
+@dataclass(frozen=True)
+class OperatorInfo:
+    """One node of the graph: its operator name, version, input and output tensor indices."""
+
+    name: str  # builtin name (FULLY_CONNECTED) or the custom code (edgetpu-custom-op)
+    custom: bool
+    version: int
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a ``.tflite`` file holds, read without running it."""
+
+    path: Path
+    size_bytes: int
+    schema_version: int
+    subgraphs: int
+    tensors: list[TensorInfo]
+    operators: list[OperatorInfo]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    metadata: dict[str, bytes] = field(default_factory=dict)  # the flatbuffer's metadata entries
+    associated: dict[str, bytes] = field(default_factory=dict)  # files of the appended zip
+    associated_bytes: int = 0  # size of the appended zip
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of constant tensor data (weights, biases, constant shapes)."""
+        return sum(t.data_bytes for t in self.tensors)
+
+    @property
+    def operator_names(self) -> list[str]:
+        """Distinct operator names, in order of first use."""
+        return list(dict.fromkeys(op.name for op in self.operators))
+
+    @property
+    def custom_operators(self) -> list[str]:
+        """Distinct custom operator codes."""
+        return list(dict.fromkeys(op.name for op in self.operators if op.custom))
+
+    @property
+    def edgetpu_compiled(self) -> bool:
+        """The file was compiled by ``edgetpu_compiler`` (needs the Edge TPU delegate)."""
+        return EDGETPU_CUSTOM_OP in self.custom_operators
+
+    def tensor(self, index: int) -> TensorInfo:
+        """The tensor at an index of the subgraph."""
+        return self.tensors[index]
+
+    def project_metadata(self) -> dict:
+        """The embedded ``mnist_edge.json``, with ``labels`` from ``labels.txt`` when it has none.
+
+        Returns {} when the file carries neither (or they are unreadable).
+        """
+        try:
+            value = json.loads(self.associated[METADATA_FILE].decode("utf-8"))
+        except (KeyError, UnicodeDecodeError, ValueError):
+            value = {}
+        value = value if isinstance(value, dict) else {}
+        if "labels" not in value and LABELS_FILE in self.associated:
+            names = self.associated[LABELS_FILE].decode("utf-8", "replace").splitlines()
+            value["labels"] = [n.strip() for n in names if n.strip()]
+        return value
+
+
+def check_model_file(path: str | os.PathLike) -> Path:
+    """Cheap checks before anything parses the file: exists, regular file, size, ``TFL3``.
+
+    Raises:
+        ModelError: naming what is wrong.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file")
+    if not path.is_file():
+        raise ModelError(f"{path}: not a file")
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise ModelError(f"{path}: {size / 2**20:.0f} MiB is too large for a model this toolkit makes")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
+        raise ModelError(f"{path}: not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)")
+    return path
+
+
+def read_model(path: str | os.PathLike) -> ModelInfo:
+    """Parse a ``.tflite`` file's operators, tensors, quantization and metadata.
+
+    Raises:
+        ModelError: the file is missing, not a TFLite model, or damaged (a
+            truncated copy, flipped bits).
+    """
+    path = check_model_file(path)
+    buf = path.read_bytes()
+    try:
+        return _parse(path, buf)
+    except (struct.error, IndexError, ValueError, TypeError, OverflowError, UnicodeDecodeError,
+            MemoryError, RecursionError) as exc:
+        raise ModelError(f"{path}: damaged TFLite file ({type(exc).__name__} while reading its structure; "
+                         "a truncated or corrupted copy?)") from None
+
+
+def _parse(path: Path, buf: bytes) -> ModelInfo:
+    import tflite  # the schema's generated accessors; pure Python
+
+    size = len(buf)
+    model = tflite.Model.GetRootAsModel(buf, 0)
+    n_subgraphs = _length(model.SubgraphsLength(), size, "subgraphs")
+    if n_subgraphs < 1:
+        raise ModelError(f"{path}: the model has no subgraph")
+    buffers = [_buffer_bytes(model.Buffers(i), size)
+               for i in range(_length(model.BuffersLength(), size, "buffers"))]
+    codes = [_operator_code(model.OperatorCodes(i))
+             for i in range(_length(model.OperatorCodesLength(), size, "operator codes"))]
+    graph = model.Subgraphs(0)
+    tensors = [_tensor(i, graph.Tensors(i), buffers, size)
+               for i in range(_length(graph.TensorsLength(), size, "tensors"))]
+    operators = []
+    for i in range(_length(graph.OperatorsLength(), size, "operators")):
+        op = graph.Operators(i)
+        name, custom, version = codes[_index(op.OpcodeIndex(), len(codes), "operator code")]
+        operators.append(OperatorInfo(name, custom, version, _indices(op.InputsAsNumpy(), len(tensors)),
+                                      _indices(op.OutputsAsNumpy(), len(tensors))))
+    metadata = {}
+    for i in range(_length(model.MetadataLength(), size, "metadata")):
+        entry = model.Metadata(i)
+        metadata[(entry.Name() or b"").decode("utf-8", "replace")] = _buffer_data(
+            model.Buffers(_index(entry.Buffer(), len(buffers), "buffer")), buf)
+    associated, zip_bytes = read_associated_files(buf)
+    return ModelInfo(path, size, int(model.Version()), n_subgraphs, tensors, operators,
+                     _indices(graph.InputsAsNumpy(), len(tensors)), _indices(graph.OutputsAsNumpy(), len(tensors)),
+                     metadata, associated, zip_bytes)
+
+
+def read_associated_files(buf: bytes) -> tuple[dict[str, bytes], int]:
+    """The files of a zip appended to a model, and the zip's size ({} and 0 when there is none).
+
+    Raises:
+        ValueError: a member is larger than ``MAX_ASSOCIATED_BYTES``.
+    """
+    stream = io.BytesIO(buf)
+    if not zipfile.is_zipfile(stream):
+        return {}, 0
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            members = archive.infolist()
+            if any(m.file_size > MAX_ASSOCIATED_BYTES for m in members):
+                raise ValueError("an associated file is too large")
+            files = {m.filename: archive.read(m) for m in members if not m.is_dir()}
+            start = min((m.header_offset for m in members), default=len(buf))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, KeyError):
+        return {}, 0  # a damaged zip only loses the labels; the model itself is still usable
+    return files, len(buf) - start
+
+
+def append_associated_files(model: bytes, files: dict[str, bytes]) -> bytes:
+    """The model with ``files`` zipped after it, byte-for-byte reproducible (fixed timestamps)."""
+    out = io.BytesIO(model)
+    out.seek(0, io.SEEK_END)
+    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                             compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def _operator_code(code) -> tuple[str, bool, int]:
+    from tflite.utils import BUILTIN_OPCODE2NAME
+
+    # Since schema v3a the code lives in builtin_code; old files use the deprecated int8 field.
+    builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+    if builtin == 32:  # CUSTOM
+        return (code.CustomCode() or b"?").decode("utf-8", "replace"), True, int(code.Version())
+    return BUILTIN_OPCODE2NAME.get(builtin, f"BUILTIN_{builtin}"), False, int(code.Version())
+
+
+def _tensor(index: int, t, buffers: list[int], size: int) -> TensorInfo:
+    shape = tuple(int(d) for d in _array(t.ShapeAsNumpy(), t.ShapeLength()))
+    signature = tuple(int(d) for d in _array(t.ShapeSignatureAsNumpy(), t.ShapeSignatureLength())) or shape
+    q = t.Quantization()
+    scales, zero_points, axis = (), (), 0
+    if q is not None and q.ScaleLength():
+        _length(q.ScaleLength(), size, "scales")
+        scales = tuple(float(s) for s in q.ScaleAsNumpy())
+        zero_points = tuple(int(z) for z in _array(q.ZeroPointAsNumpy(), q.ZeroPointLength()))
+        axis = int(q.QuantizedDimension())
+    return TensorInfo(index, (t.Name() or b"").decode("utf-8", "replace"), shape, signature,
+                      DTYPES.get(int(t.Type()), f"type{int(t.Type())}"), scales, zero_points, axis,
+                      buffers[_index(t.Buffer(), len(buffers), "buffer")])
+
+
+def _buffer_bytes(b, size: int) -> int:
+    """Bytes a buffer holds: inline data, or an (offset, size) region after the flatbuffer."""
+    n = b.DataLength() or int(b.Size())
+    if n > size:
+        raise ValueError("buffer larger than the file")
+    return n
+
+
+def _buffer_data(b, buf: bytes) -> bytes:
+    if b.DataLength():
+        return b.DataAsNumpy().tobytes()
+    start, n = int(b.Offset()), int(b.Size())
+    if start + n > len(buf):
+        raise ValueError("buffer beyond the end of the file")
+    return buf[start : start + n]
+
+
+def _length(n: int, size: int, what: str) -> int:
+    # Every element of a flatbuffer vector takes at least 4 bytes: a longer vector is corruption.
+    if n < 0 or 4 * n > size:
+        raise ValueError(f"{what}: {n} entries cannot fit in {size} bytes")
+    return n
+
+
+def _index(i: int, count: int, what: str) -> int:
+    if not 0 <= i < count:
+        raise ValueError(f"{what} index {i} out of range")
+    return int(i)
+
+
+def _indices(values, count: int) -> tuple[int, ...]:
+    out = tuple(int(v) for v in _array(values, None))
+    if any(not -1 <= v < count for v in out):  # -1 marks an optional input that is absent
+        raise ValueError("tensor index out of range")
+    return out
+
+
+def _array(values, length: int | None) -> np.ndarray:
+    # The generated accessors return 0 (not an empty array) for an absent vector.
+    if isinstance(values, int) or length == 0:
+        return np.zeros(0, np.int64)
+    return np.asarray(values)
