@@ -41,8 +41,14 @@ import numpy as np
 from runtime import Classifier
 x = np.load(sys.argv[1])
 out = {}
+backend = None
 for path in sys.argv[2:]:
-    clf = Classifier(path, num_threads=1)
+    try:
+        clf = Classifier(path, num_threads=1)
+    except Exception as exc:
+        out[path] = {"error": str(exc).split("(", 1)[-1].rstrip(")")}
+        continue
+    backend = clf.backend.name
     clf.scores(x)
     batch = []
     for _ in range(5):
@@ -51,7 +57,7 @@ for path in sys.argv[2:]:
     for image in x[:2000]:
         t = time.perf_counter(); clf.scores(image); single.append(time.perf_counter() - t)
     out[path] = {"batch_ms": 1000 * float(np.median(batch)), "single_us": 1e6 * float(np.median(single))}
-print(json.dumps({"backend": clf.backend.name, "results": out}))
+print(json.dumps({"backend": backend, "results": out}))
 """
 
 
@@ -108,7 +114,10 @@ def _markdown(data, verification, infos, latency, paths, c_bytes) -> str:
         cells = []
         for n in names:
             row = (latency[n] or {}).get(path)
-            cells += [f"{row['batch_ms']:.1f}", f"{row['single_us']:.1f}"] if row else ["n/a", "n/a"]
+            if row is None or "error" in row:
+                cells += ["fails (see below)" if row else "n/a", ""]
+            else:
+                cells += [f"{row['batch_ms']:.1f}", f"{row['single_us']:.1f}"]
         lines.append(f"| {variant} | {v.accuracy:.2%} | {100 * (v.accuracy - ref.accuracy):+.2f} | {v.agreement:.2%} "
                      f"| {info.size_bytes:,} | {info.weight_bytes:,} | {info.size_bytes / info.weight_bytes:.3f} | "
                      + " | ".join(cells) + " |")
@@ -127,6 +136,12 @@ def _markdown(data, verification, infos, latency, paths, c_bytes) -> str:
         "edgetpu_compiler is not installable on this machine, so no compiled-model latency is given.",
         "- The batch column for int8-static is one invoke per image: its batch is fixed at 1.",
     ]
+    for n in names:
+        for variant, path in zip(infos, paths):
+            row = (latency[n] or {}).get(path)
+            if row and "error" in row:
+                lines.append(f"- {variant} does not load in {n}: {row['error']} "
+                             f"(the file asks for runtime {infos[variant].min_runtime_version or '?'}).")
     missing = [n for n in names if latency[n] is None]
     if missing:
         lines.append(f"- Not measured: {', '.join(missing)} (run `make test-tflite-runtime` to create .venv-tflite).")

@@ -1,4 +1,4 @@
-"""Export stage: Keras -> float32 and full-integer int8 TFLite, verified on held-out data."""
+"""Export stage: Keras -> TFLite variants (float32, float16, dynamic, int8, int8-static), verified on held-out data."""
 
 from export.convert import IOType
 from export.pipeline import DEFAULT_MAX_DROP_PP, ExportConfig, ExportResult, export_models

@@ -103,6 +103,13 @@ class ModelInfo:
         return sum(t.data_bytes for t in self.tensors)
 
     @property
+    def min_runtime_version(self) -> str | None:
+        """The oldest TFLite runtime the converter says can run the file ("2.17.0"), if recorded."""
+        raw = self.metadata.get("min_runtime_version")
+        text = raw.split(b"\0", 1)[0].decode("ascii", "replace").strip() if raw else ""
+        return text or None
+
+    @property
     def operator_names(self) -> list[str]:
         """Distinct operator names, in order of first use."""
         return list(dict.fromkeys(op.name for op in self.operators))

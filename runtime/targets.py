@@ -92,7 +92,8 @@ class Inspection:
             "path": str(info.path), "size_bytes": info.size_bytes, "weight_bytes": info.weight_bytes,
             "structure_bytes": info.size_bytes - info.weight_bytes - info.associated_bytes,
             "associated_bytes": info.associated_bytes, "schema_version": info.schema_version,
-            "subgraphs": info.subgraphs, "operators": [op.name for op in info.operators],
+            "subgraphs": info.subgraphs, "min_runtime_version": info.min_runtime_version,
+            "operators": [op.name for op in info.operators],
             "inputs": list(info.inputs), "outputs": list(info.outputs),
             "tensors": [{**asdict(t), "constant": t.constant} for t in info.tensors],
             "metadata": info.project_metadata(), "metadata_entries": sorted(info.metadata),
@@ -118,12 +119,14 @@ def cpu_verdict(info: ModelInfo, backend: str | None = None) -> Verdict:
     target = "LiteRT CPU"
     if info.edgetpu_compiled:
         return Verdict(target, False, ["compiled for the Edge TPU: it needs the Edge TPU and --delegate edgetpu"])
+    needs = f"; the file asks for TFLite runtime {info.min_runtime_version} or newer" if info.min_runtime_version \
+        else ""
     try:
         result = probe(info.path, backend)
     except MnistEdgeError as exc:
-        return Verdict(target, False, [str(exc)])
+        return Verdict(target, False, [str(exc) + needs])
     return Verdict(target, True, [], [f"{result.backend} loads it and ran one invoke: input {result.input_shape}, "
-                                      f"output {result.output_shape}"])
+                                      f"output {result.output_shape}{needs}"])
 
 
 def edgetpu_verdict(info: ModelInfo) -> Verdict:

@@ -110,3 +110,37 @@ def test_full_disk_during_export_keeps_the_models(digits_model, tmp_path):
         assert sorted(p.name for p in disk.iterdir()) == sorted(keep)
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.mark.tensorflow
+def test_ctrl_c_during_export_leaves_the_models(digits_model, tmp_path):
+    """SIGINT while the converter runs (its SavedModel folder exists): old files intact, no temporaries."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    folder, _ = digits_model
+    work, scratch = tmp_path / "model", tmp_path / "tmp"
+    work.mkdir()
+    scratch.mkdir()
+    keep = ["model.keras", "labels.txt", "metrics.json", "model.float32.tflite", "model.int8.tflite"]
+    for name in keep:
+        shutil.copy(folder / name, work / name)
+    before = {n: (work / n).read_bytes() for n in keep}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "export", "--model-dir", str(work), "--all"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(scratch.glob("mnist-edge-savedmodel-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "export finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode > 0 and "Traceback" not in stderr, (proc.returncode, stderr)
+    assert {n: (work / n).read_bytes() for n in keep} == before
+    assert sorted(p.name for p in work.iterdir()) == sorted(keep)
+    assert not list(scratch.glob("mnist-edge-savedmodel-*"))

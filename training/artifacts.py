@@ -6,9 +6,12 @@ Layout of ``artifacts/<dataset>/``::
     labels.txt             class names, one per line (also read by the runtime)
     metrics.json           training history, accuracies, data source, seed, settings
     calibration.npz        the representative set the int8 export used
-    model.float32.tflite   exports
+    model.float32.tflite   exports, each with labels.txt and mnist_edge.json appended (one file to copy)
     model.int8.tflite
-    verification.json      float vs int8 on the test split
+    model.<variant>.tflite float16, dynamic, int8-static (export --all / --edgetpu / --c-array)
+    model.int8-static_edgetpu.tflite   edgetpu_compiler's output, when it ran
+    model_data.h, .cc      the int8-static model as a C array (export --c-array)
+    verification.json      every variant against float32 on the test split
 """
 
 from __future__ import annotations
