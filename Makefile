@@ -26,6 +26,7 @@ test-tflite-runtime: $(TFLITE_VENV)/.installed $(VENV)/.installed
 bench: $(VENV)/.installed $(TFLITE_VENV)/.installed $(FASHION) ## every benchmark -> bench/results-*.md
 	$(PY) bench/pipeline.py
 	$(PY) bench/targets.py
+	$(PY) bench/hostile.py
 	$(PY) bench/calibration_size.py
 	$(PY) bench/camera.py
 

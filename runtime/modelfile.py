@@ -18,6 +18,7 @@ import json
 import os
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,7 +231,8 @@ def read_associated_files(buf: bytes) -> tuple[dict[str, bytes], int]:
                 raise ValueError("an associated file is too large")
             files = {m.filename: archive.read(m) for m in members if not m.is_dir()}
             start = min((m.header_offset for m in members), default=len(buf))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, KeyError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, KeyError, zlib.error,
+            OSError):
         return {}, 0  # a damaged zip only loses the labels; the model itself is still usable
     return files, len(buf) - start
 

@@ -225,3 +225,19 @@ def test_interpreter_crash_becomes_a_message(digits_model, tmp_path, monkeypatch
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     with pytest.raises(ModelError, match="crashed on it .SIGSEGV"):
         probe(folder / "model.int8.tflite")
+
+
+def test_damaged_embedded_zip_only_loses_the_labels(digits_model, tmp_path):
+    folder, _ = digits_model
+    from runtime import Classifier
+    from runtime.modelfile import read_model
+
+    good = (folder / "model.int8.tflite").read_bytes()
+    zip_start = len(good) - read_model(folder / "model.int8.tflite").associated_bytes
+    for offset in range(zip_start + 30, len(good), max(1, (len(good) - zip_start) // 25)):
+        damaged = bytearray(good)
+        damaged[offset] ^= 0x55
+        (tmp_path / "model.tflite").write_bytes(bytes(damaged))
+        info = read_model(tmp_path / "model.tflite")  # never raises for damage after the flatbuffer
+        assert Classifier(tmp_path / "model.tflite").labels == info.project_metadata().get(
+            "labels", [str(d) for d in range(10)])
