@@ -93,8 +93,8 @@ def export(
     edgetpu, c_array = edgetpu or all_variants, c_array or all_variants
     wanted = {INT8: int8 or all_variants, FLOAT16: float16 or all_variants, DYNAMIC: dynamic_range or all_variants,
               INT8_STATIC: edgetpu or c_array}
-    config = ExportConfig(model_dir=model_dir or default_dir(dataset), variants=tuple(v for v, on in wanted.items()
-                                                                                       if on),
+    variants = tuple(v for v, on in wanted.items() if on)
+    config = ExportConfig(model_dir=model_dir or default_dir(dataset), variants=variants,
                           io=_choice(IOType, io, "--io"), calibration_samples=calibration_samples, seed=seed,
                           max_drop=max_drop, data_dir=_str(data_dir))
     result = export_models(config)
@@ -266,7 +266,8 @@ def classify(
 
     if digits is not None and not multi:
         raise typer.BadParameter("only makes sense with --multi", param_hint="--digits")
-    reader = DigitReader(Classifier(model, num_threads=threads, delegate=delegate, guard=True), multi=multi, region=_region(roi),
+    classifier = Classifier(model, num_threads=threads, delegate=delegate, guard=True)
+    reader = DigitReader(classifier, multi=multi, region=_region(roi),
                          min_score=min_score, expected=digits)
     stats, preview = StreamStats(), None
     if show:

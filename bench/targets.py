@@ -73,7 +73,7 @@ def main() -> None:
         train(TrainConfig(dataset="fashion-mnist", epochs=args.epochs, patience=args.epochs, out_dir=tmp),
               data=data, verbose=0)
         exported = export_models(ExportConfig(model_dir=folder, variants=VARIANTS), data=data)
-        header, source = write_c_array(exported.paths["int8-static"])
+        _, source = write_c_array(exported.paths["int8-static"])
         np.save(folder / "x.npy", data.x_test)
         paths = [str(exported.paths[v]) for v in VARIANTS]
         latency = {name: _latency(python, folder / "x.npy", paths) for name, python in BACKENDS.items()}
@@ -122,12 +122,11 @@ def _markdown(data, verification, infos, latency, paths, c_bytes) -> str:
                      f"| {info.size_bytes:,} | {info.weight_bytes:,} | {info.size_bytes / info.weight_bytes:.3f} | "
                      + " | ".join(cells) + " |")
     static = infos["int8-static"]
-    flat = static.size_bytes - static.associated_bytes
     lines += [
         "",
         f"- int8-static: {static.size_bytes:,} bytes = {static.weight_bytes:,} weight bytes "
-        f"+ {flat - static.weight_bytes:,} graph structure + {static.associated_bytes:,} embedded labels and facts; "
-        f"without the embedded zip the file is {flat / static.weight_bytes:.3f}x its weights.",
+        f"+ {static.structure_bytes:,} graph structure + {static.associated_bytes:,} embedded labels and facts; "
+        f"without the embedded zip the file is {static.flatbuffer_bytes / static.weight_bytes:.3f}x its weights.",
         f"- int8 (per-channel dense weights, any batch) spends {infos['int8'].size_bytes - static.size_bytes:,} bytes "
         "more than int8-static on per-channel scales and zero points and the dynamic-batch shape ops.",
         f"- TFLite Micro: {'ready' if micro_verdict(static).ready else 'not ready'}; tensor arena estimate "

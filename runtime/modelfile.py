@@ -104,6 +104,16 @@ class ModelInfo:
         return sum(t.data_bytes for t in self.tensors)
 
     @property
+    def flatbuffer_bytes(self) -> int:
+        """Size of the model proper, without the appended zip of labels and facts."""
+        return self.size_bytes - self.associated_bytes
+
+    @property
+    def structure_bytes(self) -> int:
+        """Bytes of the flatbuffer that are not weights: graph, tensor tables, quantization, names."""
+        return self.flatbuffer_bytes - self.weight_bytes
+
+    @property
     def min_runtime_version(self) -> str | None:
         """The oldest TFLite runtime the converter says can run the file ("2.17.0"), if recorded."""
         raw = self.metadata.get("min_runtime_version")

@@ -90,7 +90,7 @@ class Inspection:
         info = self.info
         return {
             "path": str(info.path), "size_bytes": info.size_bytes, "weight_bytes": info.weight_bytes,
-            "structure_bytes": info.size_bytes - info.weight_bytes - info.associated_bytes,
+            "structure_bytes": info.structure_bytes,
             "associated_bytes": info.associated_bytes, "schema_version": info.schema_version,
             "subgraphs": info.subgraphs, "min_runtime_version": info.min_runtime_version,
             "operators": [op.name for op in info.operators],

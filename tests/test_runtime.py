@@ -94,8 +94,7 @@ def test_labels_embedded_first_then_beside_the_model(digits_model, tmp_path):
 
 
 def _flatbuffer_only(path) -> bytes:
-    info = read_model(path)
-    return path.read_bytes()[: info.size_bytes - info.associated_bytes]
+    return path.read_bytes()[: read_model(path).flatbuffer_bytes]
 
 
 def test_not_a_model(tmp_path):

@@ -94,7 +94,7 @@ def test_one_file_carries_labels_and_facts_and_stock_interpreters_load_it(export
     assert facts["labels"] == [str(d) for d in range(10)] and facts["dataset"] == "mnist-5k"
     assert facts["variant"] == "int8" and facts["export"]["io"] == "uint8"
     assert 0.85 < facts["verified"]["accuracy"] <= 1 and facts["input"]["shape"] == [28, 28, 1]
-    flatbuffer_only = path.read_bytes()[: info.size_bytes - info.associated_bytes]
+    flatbuffer_only = path.read_bytes()[: info.flatbuffer_bytes]
     # TensorFlow's own interpreter (not the runtime's) gives the same outputs with and without the zip.
     import tensorflow as tf
 
@@ -233,7 +233,7 @@ def test_damaged_embedded_zip_only_loses_the_labels(digits_model, tmp_path):
     from runtime.modelfile import read_model
 
     good = (folder / "model.int8.tflite").read_bytes()
-    zip_start = len(good) - read_model(folder / "model.int8.tflite").associated_bytes
+    zip_start = read_model(folder / "model.int8.tflite").flatbuffer_bytes
     for offset in range(zip_start + 30, len(good), max(1, (len(good) - zip_start) // 25)):
         damaged = bytearray(good)
         damaged[offset] ^= 0x55
