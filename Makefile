@@ -24,22 +24,22 @@ test-tflite-runtime: $(TFLITE_VENV)/.installed $(VENV)/.installed
 	MNIST_EDGE_MODELS=$(abspath $(MODELS)) MNIST_EDGE_BACKEND=tflite_runtime $(TFLITE_PY) -m pytest -m "not tensorflow"
 
 bench: $(VENV)/.installed $(TFLITE_VENV)/.installed $(FASHION) ## every benchmark -> bench/results-*.md
-	$(PY) bench/pipeline.py
+	$(PY) bench/peers.py
 	$(PY) bench/targets.py
 	$(PY) bench/hostile.py
-	$(PY) bench/calibration_size.py
+	$(PY) bench/calibration.py
 	$(PY) bench/camera.py
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[train,litert,dev]'
+	$(PY) -m pip install --quiet -e '.[train,litert,qat,report,bench,dev]'
 	touch $@
 
 $(TFLITE_VENV)/.installed: pyproject.toml
 	python3 -m venv $(TFLITE_VENV)
 	$(TFLITE_PY) -m pip install --quiet --upgrade pip
-	$(TFLITE_PY) -m pip install --quiet -e '.[tflite,dev]'
+	$(TFLITE_PY) -m pip install --quiet -e '.[tflite,report,dev]'
 	touch $@
 
 # Full Fashion-MNIST from Debian, used offline by the tests and benchmarks.

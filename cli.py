@@ -3,8 +3,8 @@
 Commands only declare their options and delegate to the stage packages. The
 library raises ``MnistEdgeError``; ``main`` turns it into one line on stderr and
 exit code 1 (usage errors exit 2). TensorFlow is imported only inside ``train``,
-``export`` and ``demo``, so ``inspect``, ``predict``, ``classify`` and ``evaluate`` run on a device
-that has only numpy, Pillow and LiteRT / tflite-runtime.
+``export`` and ``demo``, so ``inspect``, ``predict``, ``classify``, ``evaluate`` and ``report`` run on
+a device that has only numpy, Pillow and LiteRT / tflite-runtime (``report`` also needs matplotlib).
 """
 
 from __future__ import annotations
@@ -81,12 +81,20 @@ def export(
     seed: SeedOpt = 0,
     max_drop: Annotated[float, typer.Option(help="Fail when an integer model's accuracy is more than PP points "
                                                  "below float32.", metavar="PP")] = 1.0,
+    per_channel: Annotated[bool, typer.Option(help="int8 dense weights per output unit (the converter's default; "
+                                                   "less close to float32 here) instead of per tensor.")] = False,
+    logit_floor: Annotated[bool, typer.Option(help="Rewrite the softmax layer of the integer models so their logits "
+                                                   "quantize finely (see export/floor.py).")] = True,
+    qat: Annotated[bool, typer.Option(help="Quantization-aware fine-tuning first (needs the qat extra); every "
+                                           "variant then comes from the fine-tuned weights.")] = False,
+    qat_epochs: Annotated[int, typer.Option(help="Epochs of --qat fine-tuning.", min=1)] = 1,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Write model.float32.tflite, model.int8.tflite and the other variants, verified side by side on the test split."""
     from export import ExportConfig, IOType, export_models
     from export.convert import DYNAMIC, FLOAT16, INT8, INT8_STATIC
+    from export.floor import DEFAULT_MARGIN
     from export.targets import compile_edgetpu, write_c_array
     from training.artifacts import default_dir
 
@@ -96,7 +104,8 @@ def export(
     variants = tuple(v for v, on in wanted.items() if on)
     config = ExportConfig(model_dir=model_dir or default_dir(dataset), variants=variants,
                           io=_choice(IOType, io, "--io"), calibration_samples=calibration_samples, seed=seed,
-                          max_drop=max_drop, data_dir=_str(data_dir))
+                          max_drop=max_drop, data_dir=_str(data_dir), per_channel=per_channel,
+                          floor_margin=DEFAULT_MARGIN if logit_floor else None, qat_epochs=qat_epochs if qat else 0)
     result = export_models(config)
     written = {k: str(v) for k, v in result.paths.items()}
     notes = []
@@ -118,35 +127,83 @@ def export(
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="A .tflite model.")],
+    model: Annotated[Optional[Path], typer.Argument(help="A .tflite model.", show_default=False)] = None,
+    compare: Annotated[Optional[tuple[Path, Path]], typer.Option(
+        help="Compare two models (float32 first): accuracy, agreement and the classes they swap.",
+        metavar="FLOAT INT8", show_default=False)] = None,
     dataset: Annotated[Optional[str], typer.Option(
-        help="Dataset to evaluate on [default: the one in metrics.json beside the model, else mnist].")] = None,
+        help="Dataset to evaluate on [default: the model's own, from its embedded facts or metrics.json].")] = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
     verbose: Annotated[bool, typer.Option(help="Name the interpreter back-end.")] = False,
     delegate: DelegateOpt = None,
 ) -> None:
-    """Accuracy of a .tflite model on a dataset's test split (no TensorFlow needed)."""
+    """Accuracy, per-class precision and recall and the confusion matrix on a test split (no TensorFlow needed)."""
     from runtime import Classifier
-    from runtime.evaluate import confusion_matrix, evaluate as run_evaluation
+    from runtime.evaluate import check_matches
     from training.datasets import load_dataset
 
-    clf = Classifier(model, delegate=delegate, guard=True)
-    data = load_dataset(dataset or _dataset_beside(model), _str(data_dir))
+    if (model is None) == (compare is None):
+        raise typer.BadParameter("give one MODEL, or --compare FLOAT INT8", param_hint="MODEL")
+    paths = [model] if model else list(compare)
+    classifiers = [Classifier(p, delegate=delegate, guard=True) for p in paths]
+    data = load_dataset(dataset or _own_dataset(classifiers[0]), _str(data_dir))
+    for clf in classifiers:
+        check_matches(clf, data.class_names, data.x_test, data.name)
+    if verbose:
+        console.print(f"back-end: {classifiers[0].backend.name}")
+    if compare:
+        _compare(paths, classifiers[0].labels, data, json_out)
+    else:
+        _evaluate_one(classifiers[0], data, json_out)
+
+
+def _evaluate_one(clf, data, json_out: bool) -> None:
+    from runtime.evaluate import confusion_matrix, evaluate as run_evaluation, precision_recall
+
     result = run_evaluation(clf, data.x_test, data.y_test)
     matrix = confusion_matrix(data.y_test, result.predicted, clf.num_classes)
-    per_class = (np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)).round(4).tolist()
-    summary = {"model": str(model), "dataset": data.name, "images": result.count, "accuracy": result.accuracy,
-               "ms_per_image": round(result.ms_per_image, 5), "backend": clf.backend.name,
-               "per_class_accuracy": dict(zip(clf.labels, per_class))}
+    precision, recall = precision_recall(matrix)
     if json_out:
-        print(json.dumps(summary))
+        print(json.dumps({"model": str(clf.path), "dataset": data.name, "images": result.count,
+                          "accuracy": result.accuracy, "ms_per_image": round(result.ms_per_image, 5),
+                          "backend": clf.backend.name, "labels": clf.labels,
+                          "precision": precision.round(4).tolist(), "recall": recall.round(4).tolist(),
+                          "per_class_accuracy": dict(zip(clf.labels, recall.round(4).tolist())),
+                          "confusion_matrix": matrix.tolist()}))
         return
-    if verbose:
-        console.print(f"back-end: {clf.backend.name}")
-    console.print(f"{model}: accuracy {result.accuracy:.2%} on {result.count} {data.name} test images "
-                  f"({result.ms_per_image * 1000:.1f} µs/image)")
-    console.print("per class: " + ", ".join(f"{n} {a:.1%}" for n, a in summary["per_class_accuracy"].items()))
+    console.print(f"{clf.path}: accuracy {result.accuracy:.2%} on {result.count} {data.name} test images "
+                  f"({result.ms_per_image * 1000:.1f} µs/image)", highlight=False)
+    table = Table("class", "images", "precision", "recall", *(_abbrev(n) for n in clf.labels),
+                  title="rows: true class; columns: predicted", box=None, pad_edge=False)
+    for i, name in enumerate(clf.labels):
+        table.add_row(name, str(matrix[i].sum()), f"{precision[i]:.1%}", f"{recall[i]:.1%}",
+                      *(f"[bold]{n}[/bold]" if i == j else (str(n) if n else ".") for j, n in enumerate(matrix[i])))
+    console.print(table)
+
+
+def _compare(paths: list[Path], labels: list[str], data, json_out: bool) -> None:
+    from collections import Counter
+
+    from export.verify import verify_models
+
+    names = [p.name for p in paths] if paths[0].name != paths[1].name else [str(p) for p in paths]
+    verification = verify_models(dict(zip(names, paths)), None, data.x_test, data.y_test, reference=names[0])
+    ref, other = (v.predicted for v in verification.variants)
+    swaps = Counter(zip(ref[ref != other].tolist(), other[ref != other].tolist())).most_common(5)
+    if json_out:
+        print(json.dumps({**verification.to_dict(), "dataset": data.name, "disagreements": int(np.sum(ref != other)),
+                          "top_swaps": [{"reference": labels[a], "other": labels[b], "images": n}
+                                        for (a, b), n in swaps]}))
+        return
+    _print_verification(verification)
+    console.print(f"{int(np.sum(ref != other))} of {len(ref)} images classified differently"
+                  + ("; most often " + ", ".join(f"{labels[a]} -> {labels[b]} ({n})" for (a, b), n in swaps)
+                     if swaps else ""), highlight=False)
+
+
+def _abbrev(name: str) -> str:
+    return name if len(name) <= 6 else name[:5] + "."
 
 
 @app.command()
@@ -346,6 +403,35 @@ def _print_summary(summary: dict) -> None:
 
 
 @app.command()
+def report(
+    model_dir: Annotated[Optional[Path], typer.Argument(
+        help="Export folder with model.float32.tflite and model.int8.tflite [default: artifacts/DATASET].",
+        show_default=False)] = None,
+    dataset: Annotated[Optional[str], typer.Option(
+        help="Dataset to draw [default: the one in metrics.json, else the models' embedded facts].")] = None,
+    data_dir: DataDirOpt = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: MODEL_DIR/report].")] = None,
+) -> None:
+    """PNG figures and one self-contained HTML page: data, training, confusion, mistakes, weights, int8 vs float."""
+    from report import build, models_in
+    from runtime.modelfile import read_model
+    from training.artifacts import METRICS, default_dir, read_json
+    from training.datasets import load_dataset
+
+    folder = model_dir or default_dir(dataset or "mnist")
+    models = models_in(folder)
+    metrics_path = folder / METRICS
+    metrics = read_json(metrics_path) if metrics_path.is_file() else {}
+    name = dataset or metrics.get("dataset") or read_model(models["float32"]).project_metadata().get("dataset")
+    data = load_dataset(name or "mnist", _str(data_dir) or metrics.get("config", {}).get("data_dir"))
+    result = build(folder, data, out or folder / "report", metrics.get("history"))
+    s = result.summary
+    console.print(f"{data.name}: float32 {s['float32_accuracy']:.2%}, int8 {s['int8_accuracy']:.2%}, agreement "
+                  f"{s['agreement']:.2%} on {s['test_images']:,} test images", highlight=False)
+    console.print(f"wrote {len(result.figures)} figures and {result.html}", highlight=False)
+
+
+@app.command()
 def demo(
     dataset: DatasetOpt = "mnist",
     data_dir: DataDirOpt = None,
@@ -378,10 +464,11 @@ def demo(
 
 
 def _print_verification(verification) -> None:
-    table = Table(title=f"{verification.test_images} test images, back-end {verification.backend}")
-    for col in ("model", "accuracy", "drop pp", "agreement", "KiB", "x float32", "µs/image"):
+    table = Table(title=f"{verification.test_images} test images, back-end {verification.backend}, "
+                        f"compared with {verification.reference.variant}")
+    for col in ("model", "accuracy", "drop pp", "agreement", "KiB", "x ref", "µs/image"):
         table.add_column(col, justify="left" if col == "model" else "right")
-    ref = verification.get("float32")
+    ref = verification.reference
     for v in verification.variants:
         table.add_row(v.variant, f"{v.accuracy:.2%}", f"{verification.drop_pp(v.variant):+.2f}",
                       f"{v.agreement:.2%}", f"{v.size_bytes / 1024:.1f}", f"{v.size_bytes / ref.size_bytes:.2f}",
@@ -401,10 +488,13 @@ def _write_sample(data, path: Path) -> Path:
     return path
 
 
-def _dataset_beside(model: Path) -> str:
+def _own_dataset(classifier) -> str:
+    """The dataset a model was trained on: its embedded facts, else metrics.json beside it, else mnist."""
     from training.artifacts import METRICS, read_json
 
-    metrics = model.with_name(METRICS)
+    if classifier.metadata.get("dataset"):
+        return classifier.metadata["dataset"]
+    metrics = classifier.path.with_name(METRICS)
     return read_json(metrics).get("dataset", "mnist") if metrics.is_file() else "mnist"
 
 

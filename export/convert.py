@@ -8,6 +8,7 @@ from enum import Enum
 import numpy as np
 
 from calibration import representative_dataset
+from export.floor import DEFAULT_MARGIN, logit_floor
 from runtime.errors import ModelError, first_line
 
 
@@ -27,35 +28,36 @@ STATIC_BATCH = 1  # int8-static: what the Edge TPU compiler and tflite-micro nee
 
 
 def saved_model(model, folder: str, batch: int | None = None) -> str:
-    """Export a Keras 3 model as a SavedModel into ``folder`` (the converter's supported input).
+    """Export a Keras model as a SavedModel into ``folder`` (the converter's supported input).
 
     Args:
-        model: the Keras model.
+        model: the Keras 3 model, or the tf_keras one ``export.qat`` fine-tunes.
         folder: where to write it.
         batch: fix the batch dimension to this size (default: dynamic).
     """
-    signature = None
-    if batch is not None:
-        from training.tf import import_tensorflow
+    from training.tf import import_tensorflow
 
-        tf = import_tensorflow()
-        shape = [batch, *model.inputs[0].shape[1:]]
-        signature = [tf.TensorSpec(shape, tf.float32, name=model.inputs[0].name)]
-    model.export(folder, format="tf_saved_model", verbose=False, input_signature=signature)
+    tf = import_tensorflow()
+    spec = tf.TensorSpec([batch, *model.inputs[0].shape[1:]], tf.float32, name=model.inputs[0].name)
+    if type(model).__module__.startswith("tf_keras"):  # the QAT model (export.qat) is Keras 2
+        tf.saved_model.save(model, folder, signatures=tf.function(lambda x: model(x, training=False))
+                            .get_concrete_function(spec))
+        return folder
+    model.export(folder, format="tf_saved_model", verbose=False, input_signature=None if batch is None else [spec])
     return folder
 
 
 def convert(saved_model_dir: str, variant: str, calibration_x: np.ndarray | None = None,
-            io: IOType = IOType.UINT8) -> bytes:
+            io: IOType = IOType.UINT8, per_channel: bool = False) -> bytes:
     """Convert a SavedModel to one TFLite variant.
 
     Variants:
         float32: no optimization.
         float16: weights stored as float16, computed in float32.
         dynamic: dynamic-range quantization: int8 weights, float activations, no calibration.
-        int8: full integer (integer-only builtin ops), per-channel dense weights, any batch.
-        int8-static: full integer with per-tensor dense weights, for a SavedModel whose
-            batch is fixed (Edge TPU compiler, tflite-micro).
+        int8: full integer (integer-only builtin ops), any batch.
+        int8-static: full integer, for a SavedModel whose batch is fixed (Edge TPU
+            compiler, tflite-micro); dense weights always per tensor.
 
     Args:
         saved_model_dir: from ``saved_model``.
@@ -63,6 +65,9 @@ def convert(saved_model_dir: str, variant: str, calibration_x: np.ndarray | None
         calibration_x: [N, 28, 28] raw-pixel representative images (training split);
             needed by the integer variants.
         io: type of the integer variants' input and output tensors.
+        per_channel: int8 dense weights with one scale per output unit (the converter's
+            default) instead of one per tensor, which agreed less with float32 in
+            bench/results.md and makes the file larger.
 
     Returns:
         The flatbuffer bytes.
@@ -86,23 +91,35 @@ def convert(saved_model_dir: str, variant: str, calibration_x: np.ndarray | None
         converter.inference_input_type = io_dtype
         converter.inference_output_type = io_dtype
         # tflite-micro rejects per-channel FULLY_CONNECTED (tflite-micro#2602); so does NNAPI.
-        converter._experimental_disable_per_channel_quantization_for_dense_layers = variant == INT8_STATIC
+        per_tensor = variant == INT8_STATIC or not per_channel
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = per_tensor
     elif variant != DYNAMIC:
         raise ModelError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     return _convert(converter)
 
 
 def convert_keras_model(model, variants: tuple[str, ...] = (FLOAT32, INT8), calibration_x: np.ndarray | None = None,
-                        io: IOType = IOType.UINT8) -> dict[str, bytes]:
+                        io: IOType = IOType.UINT8, per_channel: bool = False,
+                        floor_margin: float | None = DEFAULT_MARGIN) -> dict[str, bytes]:
     """Convert a Keras model to each of ``variants`` (see ``convert``).
+
+    The integer variants are converted from the model with a logit floor
+    (``export.floor``) unless ``floor_margin`` is None; the float ones from the model as is.
 
     Returns:
         ``{variant: flatbuffer bytes}``.
     """
+    rewrite = floor_margin is not None and calibration_x is not None and set(variants) & set(INTEGER_VARIANTS)
+    floored = logit_floor(model, calibration_x, floor_margin)[0] if rewrite else model
+    blobs, saved = {}, {}
     with tempfile.TemporaryDirectory(prefix="mnist-edge-savedmodel-") as folder:
-        dynamic = saved_model(model, f"{folder}/dynamic")
-        static = saved_model(model, f"{folder}/static", STATIC_BATCH) if INT8_STATIC in variants else None
-        return {v: convert(static if v == INT8_STATIC else dynamic, v, calibration_x, io) for v in variants}
+        for variant in variants:
+            source = floored if variant in INTEGER_VARIANTS else model
+            batch = STATIC_BATCH if variant == INT8_STATIC else None
+            if (id(source), batch) not in saved:  # one SavedModel per (graph, batch) pair
+                saved[id(source), batch] = saved_model(source, f"{folder}/{len(saved)}", batch)
+            blobs[variant] = convert(saved[id(source), batch], variant, calibration_x, io, per_channel)
+    return blobs
 
 
 def _convert(converter) -> bytes:

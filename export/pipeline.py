@@ -16,6 +16,7 @@ from pathlib import Path
 
 from calibration import DEFAULT_SAMPLES, draw_calibration_set, save_calibration_set
 from export.convert import FLOAT32, INT8, INTEGER_VARIANTS, VARIANTS, IOType, convert_keras_model
+from export.floor import DEFAULT_MARGIN
 from export.metadata import embed
 from export.verify import Verification, verify_models
 from runtime.errors import ModelError, QualityGateError, first_line
@@ -39,6 +40,11 @@ class ExportConfig:
         seed: for drawing the representative set.
         max_drop: fail when int8 accuracy is more than this many points below float32.
         data_dir: where the dataset is (default: where training found it).
+        per_channel: int8 dense weights per output unit (the converter's default) instead
+            of per tensor.
+        floor_margin: the integer variants' logit floor (``export.floor``); None turns it off.
+        qat_epochs: above 0, fine-tune with fake quantization first (``export.qat``); every
+            variant, float32 included, then comes from the fine-tuned weights.
     """
 
     model_dir: str | Path
@@ -48,6 +54,15 @@ class ExportConfig:
     seed: int = 0
     max_drop: float = DEFAULT_MAX_DROP_PP
     data_dir: str | None = None
+    per_channel: bool = False
+    floor_margin: float | None = DEFAULT_MARGIN
+    qat_epochs: int = 0
+
+    def settings(self, calibration_samples: int) -> dict:
+        """How the integer variants were made, as recorded in each file and in verification.json."""
+        return {"io": IOType(self.io).value, "calibration_samples": calibration_samples, "seed": self.seed,
+                "per_channel": self.per_channel, "logit_floor_margin": None if self.qat_epochs else self.floor_margin,
+                "qat_epochs": self.qat_epochs}
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,7 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
     calib = draw_calibration_set(data.x_train, data.y_train, config.calibration_samples, config.seed)
 
     start = time.perf_counter()
-    blobs = convert_keras_model(_load_keras(keras_path), variants, calib.x if integer else None, config.io)
+    blobs = _convert(config, _load_keras(keras_path), data, variants, calib.x if integer else None)
     seconds = time.perf_counter() - start
 
     paths = {variant: folder / artifacts.tflite_name(variant) for variant in blobs}
@@ -112,7 +127,7 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
                     f"{variant} accuracy is {verification.drop_pp(variant):.2f} pp below float32 "
                     f"(--max-drop {config.max_drop:g}); the models in {folder} were left unchanged"
                 )
-        settings = {"io": IOType(config.io).value, "calibration_samples": len(calib.y), "seed": config.seed}
+        settings = config.settings(len(calib.y))
         final = {v: embed(blob, v, metrics, data, verification, settings) for v, blob in blobs.items()}
         for variant, blob in final.items():  # the zip after the flatbuffer leaves what was verified unchanged
             tmp[variant].write_bytes(blob)
@@ -125,6 +140,22 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
         "convert_seconds": round(seconds, 2),
     })
     return ExportResult(paths, verification, seconds)
+
+
+def _convert(config: ExportConfig, model, data: Dataset, variants: tuple[str, ...], calib_x) -> dict[str, bytes]:
+    """Every variant's flatbuffer, in ``variants`` order; with QAT, from the fine-tuned model."""
+    if config.qat_epochs < 0:
+        raise ModelError(f"--qat-epochs must be 0 or more, got {config.qat_epochs}")
+    if not config.qat_epochs:
+        return convert_keras_model(model, variants, calib_x, config.io, config.per_channel, config.floor_margin)
+    from export.qat import quantization_aware
+
+    tuned = quantization_aware(model, data, config.qat_epochs, seed=config.seed)
+    floats = tuple(v for v in variants if v not in INTEGER_VARIANTS)
+    integer = tuple(v for v in variants if v in INTEGER_VARIANTS)
+    blobs = {**convert_keras_model(tuned.float_model, floats),
+             **convert_keras_model(tuned.quantized, integer, calib_x, config.io, config.per_channel, None)}
+    return {v: blobs[v] for v in variants}
 
 
 def _load_keras(path: Path):

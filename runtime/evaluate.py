@@ -1,4 +1,4 @@
-"""Accuracy and agreement of a Classifier on labelled arrays (numpy only)."""
+"""Accuracy, agreement, confusion, precision and recall of a Classifier on labelled arrays (numpy only)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.classifier import Classifier
+from runtime.errors import DataError
+from runtime.preprocess import MNIST_SIDE
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,36 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(y_true), np.asarray(y_pred)), 1)
     return matrix
+
+
+def precision_recall(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class precision and recall from a [true, predicted] confusion matrix.
+
+    A class never predicted has precision 0; a class absent from the labels, recall 0.
+    """
+    matrix = np.asarray(matrix)
+    hits = np.diag(matrix).astype(np.float64)
+    return hits / np.maximum(matrix.sum(axis=0), 1), hits / np.maximum(matrix.sum(axis=1), 1)
+
+
+def check_matches(classifier: Classifier, class_names: list[str], images: np.ndarray, dataset: str) -> None:
+    """Refuse, before any inference, a model and a dataset that do not fit together.
+
+    Raises:
+        DataError: different class counts or class names (when the model carries its
+            labels), or images of another size than the model's input.
+    """
+    if classifier.num_classes != len(class_names):
+        raise DataError(f"{classifier.path} has {classifier.num_classes} classes but {dataset} has "
+                        f"{len(class_names)}: evaluate it on the dataset it was trained on")
+    own = classifier.metadata.get("labels")
+    if own and list(own) != list(class_names):
+        raise DataError(f"{classifier.path} was trained on {classifier.metadata.get('dataset', 'another dataset')} "
+                        f"(classes {_names(own)}), not on {dataset} (classes {_names(class_names)})")
+    if tuple(images.shape[1:3]) != (MNIST_SIDE, MNIST_SIDE):  # the Classifier refuses other model inputs
+        raise DataError(f"{classifier.path} takes {MNIST_SIDE}x{MNIST_SIDE} images but {dataset} has "
+                        f"{'x'.join(map(str, images.shape[1:]))}")
+
+
+def _names(labels: list[str]) -> str:
+    return ", ".join(map(str, labels[:3])) + (", ..." if len(labels) > 3 else "")

@@ -225,11 +225,40 @@ def _parse(path: Path, buf: bytes) -> ModelInfo:
                      metadata, associated, zip_bytes)
 
 
+def dense_weights(path: str | os.PathLike) -> list[np.ndarray]:
+    """The weight matrix of every FULLY_CONNECTED operator, in graph order, as float32 [out, in].
+
+    Quantized weights are dequantized (per tensor or per output unit).
+
+    Raises:
+        ModelError: as ``read_model``, or a weight tensor of another type.
+    """
+    import tflite
+
+    info = read_model(path)
+    buf = info.path.read_bytes()
+    model = tflite.Model.GetRootAsModel(buf, 0)
+    graph, out = model.Subgraphs(0), []
+    for op in info.operators:
+        if op.name != "FULLY_CONNECTED" or len(op.inputs) < 2:
+            continue
+        t = info.tensors[op.inputs[1]]
+        if t.dtype not in ("float32", "int8"):
+            raise ModelError(f"{info.path}: dense weights of type {t.dtype} are not supported here")
+        data = _buffer_data(model.Buffers(graph.Tensors(t.index).Buffer()), buf)
+        w = np.frombuffer(data, np.dtype(t.dtype)).reshape(t.shape).astype(np.float32)
+        if t.scales:
+            scales = np.asarray(t.scales, np.float32).reshape(-1, *([1] * (w.ndim - 1)))
+            w = (w - np.asarray(t.zero_points or [0], np.float32).reshape(scales.shape)) * scales
+        out.append(w)
+    return out
+
+
 def read_associated_files(buf: bytes) -> tuple[dict[str, bytes], int]:
     """The files of a zip appended to a model, and the zip's size ({} and 0 when there is none).
 
-    Raises:
-        ValueError: a member is larger than ``MAX_ASSOCIATED_BYTES``.
+    Members said to be larger than ``MAX_ASSOCIATED_BYTES`` are left unread; a damaged
+    zip gives ({}, 0): the model loses its labels, never its use.
     """
     stream = io.BytesIO(buf)
     if not zipfile.is_zipfile(stream):
@@ -237,12 +266,11 @@ def read_associated_files(buf: bytes) -> tuple[dict[str, bytes], int]:
     try:
         with zipfile.ZipFile(stream) as archive:
             members = archive.infolist()
-            if any(m.file_size > MAX_ASSOCIATED_BYTES for m in members):
-                raise ValueError("an associated file is too large")
-            files = {m.filename: archive.read(m) for m in members if not m.is_dir()}
+            files = {m.filename: archive.read(m) for m in members
+                     if not m.is_dir() and m.file_size <= MAX_ASSOCIATED_BYTES}
             start = min((m.header_offset for m in members), default=len(buf))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, KeyError, zlib.error,
-            OSError):
+            ValueError, RuntimeError, OSError):  # RuntimeError: a flipped "encrypted" flag
         return {}, 0  # a damaged zip only loses the labels; the model itself is still usable
     return files, len(buf) - start
 

@@ -177,8 +177,8 @@ def micro_verdict(info: ModelInfo) -> Verdict:
         reasons.append(f"hybrid (float activations, int8 weights) {', '.join(sorted(set(hybrid)))}: "
                        "no such kernels in tflite-micro; use the full int8 model")
     if _per_channel_dense(info):
-        reasons.append("per-channel FULLY_CONNECTED, which tflite-micro rejects at run time; export --c-array "
-                       "quantizes dense layers per tensor")
+        reasons.append("per-channel FULLY_CONNECTED, which tflite-micro rejects at run time; export without "
+                       "--per-channel")
     notes = [f"arena estimate {arena_estimate(info):,} bytes", "resolver: " + micro_resolver_code(info)]
     return Verdict("TFLite Micro", not reasons, reasons, notes)
 

@@ -143,12 +143,32 @@ def test_inspect_verdicts(exported):
     assert any("arena estimate" in n for n in static["TFLite Micro"]["notes"])
     dynamic_batch = verdicts["int8"]["Coral Edge TPU"]
     assert not dynamic_batch["ready"] and any("dynamic size" in r for r in dynamic_batch["reasons"])
-    assert any("per-channel" in r for r in verdicts["int8"]["TFLite Micro"]["reasons"])
+    assert any("dynamic tensor sizes" in r for r in verdicts["int8"]["TFLite Micro"]["reasons"])
     assert any("float16" in r for r in verdicts["float16"]["TFLite Micro"]["reasons"])
     assert any("hybrid" in r for r in verdicts["dynamic"]["TFLite Micro"]["reasons"])
     assert any("not 8-bit" in r for r in verdicts["float16"]["Coral Edge TPU"]["reasons"])
     text = run_cli("inspect", str(folder / "model.int8-static.tflite"))
     assert text.returncode == 0 and "FULLY_CONNECTED x2" in text.stdout and "labels 0, 1, 2" in text.stdout
+
+
+@pytest.mark.tensorflow
+def test_per_channel_export_is_larger_and_not_for_micro(exported, tmp_path):
+    folder, _ = exported
+    for name in ("model.keras", "metrics.json", "labels.txt"):
+        shutil.copy(folder / name, tmp_path / name)
+    proc = run_cli("export", "--model-dir", str(tmp_path), "--per-channel", "--c-array")
+    assert proc.returncode == 0, proc.stderr
+    per_channel = inspect_json(tmp_path / "model.int8.tflite")
+    per_tensor = inspect_json(folder / "model.int8.tflite")
+    assert per_channel["size_bytes"] > per_tensor["size_bytes"]
+    assert any(len(t["scales"]) > 1 for t in per_channel["tensors"])
+    assert not any(len(t["scales"]) > 1 for t in per_tensor["tensors"])
+    reasons = {v["target"]: v for v in per_channel["verdicts"]}["TFLite Micro"]["reasons"]
+    assert any("per-channel FULLY_CONNECTED" in r for r in reasons)
+    # --c-array is built from int8-static, which stays per tensor whatever --per-channel says.
+    micro = {v["target"]: v for v in inspect_json(tmp_path / "model.int8-static.tflite")["verdicts"]}
+    assert micro["TFLite Micro"]["ready"]
+    assert per_channel["metadata"]["export"]["per_channel"] is True
 
 
 @pytest.mark.tensorflow
@@ -234,10 +254,12 @@ def test_damaged_embedded_zip_only_loses_the_labels(digits_model, tmp_path):
 
     good = (folder / "model.int8.tflite").read_bytes()
     zip_start = read_model(folder / "model.int8.tflite").flatbuffer_bytes
-    for offset in range(zip_start + 30, len(good), max(1, (len(good) - zip_start) // 25)):
-        damaged = bytearray(good)
-        damaged[offset] ^= 0x55
-        (tmp_path / "model.tflite").write_bytes(bytes(damaged))
-        info = read_model(tmp_path / "model.tflite")  # never raises for damage after the flatbuffer
-        assert Classifier(tmp_path / "model.tflite").labels == info.project_metadata().get(
-            "labels", [str(d) for d in range(10)])
+    for offset in range(zip_start, len(good)):  # every byte of the zip, three flip patterns
+        for flip in (0x01, 0x55, 0x80):
+            damaged = bytearray(good)
+            damaged[offset] ^= flip
+            (tmp_path / "model.tflite").write_bytes(bytes(damaged))
+            info = read_model(tmp_path / "model.tflite")  # never raises for damage after the flatbuffer
+            if offset % 29 == 0 and flip == 0x55:
+                assert Classifier(tmp_path / "model.tflite").labels == info.project_metadata().get(
+                    "labels", [str(d) for d in range(10)])
