@@ -21,7 +21,7 @@ test-litert: $(VENV)/.installed $(FASHION)  ## every test: TensorFlow + ai-edge-
 # The runtime's tests again in a venv without TensorFlow, on models the main venv builds.
 test-tflite-runtime: $(TFLITE_VENV)/.installed $(VENV)/.installed
 	rm -rf $(MODELS) && $(PY) tests/models.py $(MODELS)
-	MNIST_EDGE_MODELS=$(abspath $(MODELS)) MNIST_EDGE_BACKEND=tflite_runtime $(TFLITE_PY) -m pytest -m "not tensorflow"
+	MNIST_EDGE_MODELS=$(abspath $(MODELS)) MNIST_EDGE_BACKEND=tflite_runtime $(TFLITE_PY) -m pytest -m "not tensorflow and not litert"
 
 bench: $(VENV)/.installed $(TFLITE_VENV)/.installed $(FASHION) ## every benchmark -> bench/results-*.md
 	$(PY) bench/peers.py

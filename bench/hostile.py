@@ -1,20 +1,25 @@
-"""Count how hostile model files end: write bench/results-hostile.md.
+"""Count how hostile model files end, under both back-ends: write bench/results-hostile.md.
 
-Builds the tests' small real model (tests/models.py), derives hundreds of damaged
-copies from its int8 file (truncations at random offsets, bit flips in the header
-and tables, bit flips anywhere, wrong identifiers, junk) and sends each through
-what ``inspect`` and the command line do before classifying: the pure-Python parser
-(``runtime.modelfile``), then the interpreter in a child process (``runtime.guard``).
-Every outcome is counted; a crash of the child counts as "crashed, reported".
+Builds the tests' small real model (tests/models.py) and derives hundreds of damaged
+copies of its int8 file: truncations at random offsets, bit flips in the header and
+tables, bit flips anywhere, wrong identifiers, junk. Then, under ai-edge-litert and
+under tflite-runtime 2.14 (each in its own venv), every file goes through what the
+command line does before it classifies: the flatbuffer verifier (``runtime.verify``),
+the parser (``runtime.modelfile``), then the interpreter in a child process
+(``runtime.guard``). For comparison each file is also handed straight to a bare
+interpreter with no checks in front, in a child process, and its crashes counted.
 
-    python bench/hostile.py [--files 400] [--out bench/results-hostile.md]
+    python bench/hostile.py [--files 600] [--out bench/results-hostile.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,16 +28,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from bench import machine  # noqa: E402
-from models import build_digits_model  # noqa: E402
-from runtime.backend import get_backend  # noqa: E402
-from runtime.errors import ModelError  # noqa: E402
-from runtime.guard import probe  # noqa: E402
-from runtime.modelfile import read_model  # noqa: E402
 
 KINDS = ("truncated", "flipped header/tables", "flipped anywhere", "wrong identifier", "junk")
+OUTCOMES = ("refused by the verifier", "refused by the parser", "refused by the interpreter",
+            "crashed in the child, reported", "loads and runs")
+BARE = "crashes a bare interpreter"
 
 
 def corpus(good: bytes, count: int, rng: random.Random):
@@ -54,67 +56,133 @@ def corpus(good: bytes, count: int, rng: random.Random):
 
 
 def outcome(path: Path) -> str:
-    """How one file ends: loads and runs, or which check stopped it."""
+    """How one file ends on the checked path: which check stopped it, or it runs."""
+    from runtime.errors import ModelError
+    from runtime.guard import probe
+    from runtime.modelfile import read_model
+    from runtime.verify import FlatbufferError, verify_model
+
     try:
-        read_model(path)
+        verify_model(path.read_bytes())
+    except FlatbufferError:
+        return "refused by the verifier"
+    try:
+        info = read_model(path)
     except ModelError:
-        return "rejected by the parser"
+        return "refused by the parser"
     try:
-        probe(path)
+        probe(path, content=info.content)
     except ModelError as exc:
-        return "crashed in the child, reported" if "crashed" in str(exc) else "rejected by the interpreter"
+        return "crashed in the child, reported" if "crashed" in str(exc) else "refused by the interpreter"
     return "loads and runs"
+
+
+def bare_crashes(path: Path) -> bool:
+    """The file handed to the interpreter with no checks at all kills its process."""
+    proc = subprocess.run([sys.executable, __file__, "--bare", str(path)], capture_output=True, timeout=120)
+    return proc.returncode < 0
+
+
+def bare(path: str) -> None:
+    """Load, allocate and invoke ``path`` straight through the back-end: the baseline without checks."""
+    import numpy as np
+
+    from runtime.backend import get_backend
+
+    try:
+        interpreter = get_backend().interpreter_class(model_path=path, num_threads=1)
+        interpreter.allocate_tensors()
+        for detail in interpreter.get_input_details():
+            interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+        interpreter.invoke()
+    except Exception:  # noqa: BLE001 - any Python-level refusal is fine; only a crash counts here
+        pass
+
+
+def judge(folder: Path) -> None:
+    """Print one JSON line per corpus file: its kind, outcome, and whether a bare interpreter crashes."""
+    from runtime.backend import get_backend
+
+    print(json.dumps({"backend": get_backend().name}))
+    for name, kind in json.loads((folder / "kinds.json").read_text()).items():
+        path = folder / name
+        print(json.dumps({"kind": kind, "outcome": outcome(path), "bare_crash": bare_crashes(path)}), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=400)
+    parser.add_argument("--files", type=int, default=600)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-hostile.md")
     args = parser.parse_args()
-    rng = random.Random(0)
-    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    sys.path.insert(0, str(ROOT / "tests"))
+    from models import build_digits_model
+
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder, corpus_dir = Path(tmp), Path(tmp) / "corpus"
+        corpus_dir.mkdir()
         build_digits_model(folder)
         good = (folder / "model.int8.tflite").read_bytes()
-        start = time.perf_counter()
-        for i, (kind, blob) in enumerate(corpus(good, args.files, rng)):
-            path = folder / f"hostile{i}.tflite"
-            path.write_bytes(blob)
-            counts[kind][outcome(path)] += 1
-            path.unlink()
-        seconds = time.perf_counter() - start
-    report = _markdown(counts, args.files, len(good), seconds)
+        kinds = {}
+        for i, (kind, blob) in enumerate(corpus(good, args.files, random.Random(0))):
+            kinds[f"{i:05d}.tflite"] = kind
+            (corpus_dir / f"{i:05d}.tflite").write_bytes(blob)
+        (corpus_dir / "kinds.json").write_text(json.dumps(kinds))
+        runs = {}
+        for backend, python in machine.BACKEND_PYTHONS.items():
+            if python.exists():
+                runs[backend] = _run(python, backend, corpus_dir)
+    report = _markdown(runs, args.files, len(good))
     args.out.write_text(report)
     print(report)
 
 
-def _markdown(counts, files: int, size: int, seconds: float) -> str:
-    columns = ["rejected by the parser", "rejected by the interpreter", "crashed in the child, reported",
-               "loads and runs"]
+def _run(python: Path, backend: str, corpus_dir: Path) -> dict:
+    start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MNIST_EDGE_BACKEND": backend}
+    proc = subprocess.run([str(python), __file__, "--judge", str(corpus_dir)], env=env, capture_output=True,
+                          text=True, timeout=7200)
+    if proc.returncode != 0:
+        raise SystemExit(f"the {backend} run failed: {proc.stderr.strip().splitlines()[-1]}")
+    rows = [json.loads(line) for line in proc.stdout.strip().splitlines()[1:]]
+    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for row in rows:
+        counts[row["kind"]][row["outcome"]] += 1
+        counts[row["kind"]][BARE] += row["bare_crash"]
+    return {"counts": counts, "seconds": time.perf_counter() - start}
+
+
+def _markdown(runs: dict, files: int, size: int) -> str:
+    columns = [*OUTCOMES, BARE]
     lines = [
         "# Hostile model files",
         "",
-        f"Run on {date.today().isoformat()}: {machine.describe()}; back-end {get_backend().name}. "
-        f"{files} damaged copies of a {size:,}-byte int8 model, each read by the parser and then loaded, "
-        f"allocated and invoked once by the interpreter in a child process, in {seconds:.0f} s. "
-        "Produced by `python bench/hostile.py`.",
-        "",
-        "| damage | files | " + " | ".join(columns) + " |",
-        "|---|---:|" + "---:|" * len(columns),
+        f"Run on {date.today().isoformat()}: {machine.describe()}. {files} damaged copies of a {size:,}-byte int8 "
+        "model, each sent through the checks the command line makes (flatbuffer verifier, parser, then one load, "
+        "allocate and invoke in a child process), and separately handed to a bare interpreter with no checks, "
+        "in a child process. Produced by `python bench/hostile.py`.",
     ]
-    for kind in KINDS:
-        c = counts[kind]
-        lines.append(f"| {kind} | {sum(c.values())} | " + " | ".join(str(c[col]) for col in columns) + " |")
-    total = collections.Counter()
-    for c in counts.values():
-        total.update(c)
-    lines.append(f"| all | {sum(total.values())} | " + " | ".join(str(total[col]) for col in columns) + " |")
-    lines += ["", "Every file ended with a message or a working model; none took the parent process down. "
-              "\"loads and runs\" files are legal models: flipped bits that landed in weights or names, "
-              "or a cut that removed only part of the appended labels zip."]
+    for backend, run in runs.items():
+        counts = run["counts"]
+        lines += ["", f"## {backend} ({run['seconds']:.0f} s)", "",
+                  "| damage | files | " + " | ".join(columns) + " |", "|---|---:|" + "---:|" * len(columns)]
+        total = collections.Counter()
+        for kind in KINDS:
+            c = counts[kind]
+            total.update(c)
+            lines.append(f"| {kind} | {sum(c[o] for o in OUTCOMES)} | " + " | ".join(str(c[k]) for k in columns)
+                         + " |")
+        lines.append(f"| all | {sum(total[o] for o in OUTCOMES)} | " + " | ".join(str(total[k]) for k in columns)
+                     + " |")
+    lines += ["", "\"loads and runs\" files are legal models: flipped bits that landed in weights or names, or a cut "
+              "that removed only part of the appended labels zip. The last column is what a file would do to a "
+              "program that loads models without these checks."]
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--bare":
+        bare(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--judge":
+        judge(Path(sys.argv[2]))
+    else:
+        main()

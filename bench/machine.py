@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The Python of each interpreter back-end: this venv's (ai-edge-litert) and the
+# tflite-runtime 2.14 venv the Makefile builds (`make test-tflite-runtime`).
+BACKEND_PYTHONS = {"ai_edge_litert": Path(sys.executable), "tflite_runtime": ROOT / ".venv-tflite" / "bin" / "python"}
 
 
 def cpu() -> str:

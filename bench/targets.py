@@ -34,7 +34,6 @@ from runtime.targets import arena_estimate, edgetpu_verdict, micro_verdict  # no
 from training.datasets import load_dataset  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
 
-BACKENDS = {"ai_edge_litert": Path(sys.executable), "tflite_runtime": ROOT / ".venv-tflite" / "bin" / "python"}
 LATENCY_CHILD = """
 import json, sys, time
 import numpy as np
@@ -76,7 +75,7 @@ def main() -> None:
         _, source = write_c_array(exported.paths["int8-static"])
         np.save(folder / "x.npy", data.x_test)
         paths = [str(exported.paths[v]) for v in VARIANTS]
-        latency = {name: _latency(python, folder / "x.npy", paths) for name, python in BACKENDS.items()}
+        latency = {name: _latency(python, folder / "x.npy", paths) for name, python in machine.BACKEND_PYTHONS.items()}
         infos = {v: read_model(exported.paths[v]) for v in VARIANTS}
         c_bytes = source.stat().st_size
     report = _markdown(data, exported.verification, infos, latency, paths, c_bytes)

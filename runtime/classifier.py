@@ -65,7 +65,8 @@ class Classifier:
 
         Raises:
             ModelError: the file is missing, not a TFLite model, damaged, compiled for
-                the Edge TPU but run without its delegate, or its input is not 28x28
+                the Edge TPU but run without its delegate (or given the Edge TPU delegate
+                but not compiled for it: a float model, say), or its input is not 28x28
                 pixels of float32/uint8/int8, or its output is not [N, classes].
             BackendError: no interpreter module is installed, or the delegate cannot be loaded.
         """
@@ -74,13 +75,15 @@ class Classifier:
         if self.info.edgetpu_compiled and delegate is None:
             raise ModelError(f"{self.path}: compiled for the Coral Edge TPU (it holds edgetpu-custom-op); "
                              "run it with --delegate edgetpu, or use the model before edgetpu_compiler on a CPU")
+        if delegate == "edgetpu" and not self.info.edgetpu_compiled:
+            raise ModelError(_not_for_edgetpu(self.info))
         self.backend = get_backend(backend)
         if guard and delegate is None:
-            probe(self.path, self.backend.name)
+            probe(self.path, self.backend.name, content=self.info.content)
         delegates = [load_delegate(self.backend, delegate)] if delegate else None
         try:
-            self._interpreter = self.backend.interpreter_class(
-                model_path=str(self.path), num_threads=num_threads, experimental_delegates=delegates)
+            self._interpreter = self.backend.interpreter_class(  # the bytes read_model verified
+                model_content=self.info.content, num_threads=num_threads, experimental_delegates=delegates)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.path}: the interpreter cannot load it ({first_line(exc)})") from None
@@ -139,6 +142,15 @@ class Classifier:
             self._batch = -1  # the interpreter's state is unknown: resize again next time
             raise ModelError(f"{self.path}: the interpreter failed to run it ({first_line(exc)})") from None
         return dequantize(raw, out.scale, out.zero_point)
+
+
+def _not_for_edgetpu(info) -> str:
+    """Why ``--delegate edgetpu`` cannot run a model that edgetpu_compiler has not compiled."""
+    head = f"{info.path}: not compiled for the Edge TPU (no edgetpu-custom-op), so the delegate would take nothing"
+    if info.tensor(info.inputs[0]).dtype == "float32":
+        return (f"{head}; it is a float32 model and the Edge TPU runs only full-integer int8: "
+                "export --int8 and compile model.int8-static.tflite with edgetpu_compiler")
+    return f"{head}; compile it first: edgetpu_compiler -s {info.path}"
 
 
 def _check_contract(interpreter, path: Path) -> tuple[_Tensor, _Tensor, int]:

@@ -1,8 +1,8 @@
 """Read a ``.tflite`` file's structure in pure Python: no interpreter, no TensorFlow.
 
-The flatbuffer is parsed with the ``tflite`` package (the schema's generated
-accessors). Every length is checked against the file size before it is used, and
-every read error becomes a ModelError, so hostile bytes (truncated copies, flipped
+The flatbuffer is first verified (``runtime.verify``: every offset, vector and
+string inside the file), then parsed with the ``tflite`` package (the schema's
+generated accessors). Every read error becomes a ModelError, so hostile bytes (truncated copies, flipped
 bits) end in one line instead of a crash. ``inspect``, the Edge TPU check and the
 embedded labels all come from here.
 
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.errors import ModelError
+from runtime.verify import FlatbufferError, verify_model
 
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
 METADATA_FILE = "mnist_edge.json"  # associated file: dataset, labels, input convention, export settings, accuracy
@@ -97,6 +98,7 @@ class ModelInfo:
     metadata: dict[str, bytes] = field(default_factory=dict)  # the flatbuffer's metadata entries
     associated: dict[str, bytes] = field(default_factory=dict)  # files of the appended zip
     associated_bytes: int = 0  # size of the appended zip
+    content: bytes = field(default=b"", repr=False, compare=False)  # the verified bytes: load these, not the path
 
     @property
     def weight_bytes(self) -> int:
@@ -186,9 +188,14 @@ def read_model(path: str | os.PathLike) -> ModelInfo:
     path = check_model_file(path)
     buf = path.read_bytes()
     try:
+        verify_model(buf)
+    except FlatbufferError as exc:
+        raise ModelError(f"{path}: damaged TFLite file ({exc}; a truncated or corrupted copy?)") from None
+    try:
         return _parse(path, buf)
-    except (struct.error, IndexError, ValueError, TypeError, OverflowError, UnicodeDecodeError,
-            MemoryError, RecursionError) as exc:
+    except ValueError as exc:  # a value the graph cannot hold (the structure itself is verified)
+        raise ModelError(f"{path}: damaged TFLite file ({exc})") from None
+    except (struct.error, IndexError, TypeError, OverflowError, MemoryError, RecursionError) as exc:
         raise ModelError(f"{path}: damaged TFLite file ({type(exc).__name__} while reading its structure; "
                          "a truncated or corrupted copy?)") from None
 
@@ -198,31 +205,32 @@ def _parse(path: Path, buf: bytes) -> ModelInfo:
 
     size = len(buf)
     model = tflite.Model.GetRootAsModel(buf, 0)
-    n_subgraphs = _length(model.SubgraphsLength(), size, "subgraphs")
+    n_subgraphs = model.SubgraphsLength()
     if n_subgraphs < 1:
         raise ModelError(f"{path}: the model has no subgraph")
     buffers = [_buffer_bytes(model.Buffers(i), size)
-               for i in range(_length(model.BuffersLength(), size, "buffers"))]
+               for i in range(model.BuffersLength())]
     codes = [_operator_code(model.OperatorCodes(i))
-             for i in range(_length(model.OperatorCodesLength(), size, "operator codes"))]
+             for i in range(model.OperatorCodesLength())]
     graph = model.Subgraphs(0)
-    tensors = [_tensor(i, graph.Tensors(i), buffers, size)
-               for i in range(_length(graph.TensorsLength(), size, "tensors"))]
+    tensors = [_tensor(i, graph.Tensors(i), buffers)
+               for i in range(graph.TensorsLength())]
     operators = []
-    for i in range(_length(graph.OperatorsLength(), size, "operators")):
+    for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         name, custom, version = codes[_index(op.OpcodeIndex(), len(codes), "operator code")]
         operators.append(OperatorInfo(name, custom, version, _indices(op.InputsAsNumpy(), len(tensors)),
                                       _indices(op.OutputsAsNumpy(), len(tensors))))
     metadata = {}
-    for i in range(_length(model.MetadataLength(), size, "metadata")):
+    for i in range(model.MetadataLength()):
         entry = model.Metadata(i)
         metadata[(entry.Name() or b"").decode("utf-8", "replace")] = _buffer_data(
             model.Buffers(_index(entry.Buffer(), len(buffers), "buffer")), buf)
+    inputs, outputs = _indices(graph.InputsAsNumpy(), len(tensors)), _indices(graph.OutputsAsNumpy(), len(tensors))
+    _check_writable(tensors, inputs, operators)
     associated, zip_bytes = read_associated_files(buf)
-    return ModelInfo(path, size, int(model.Version()), n_subgraphs, tensors, operators,
-                     _indices(graph.InputsAsNumpy(), len(tensors)), _indices(graph.OutputsAsNumpy(), len(tensors)),
-                     metadata, associated, zip_bytes)
+    return ModelInfo(path, size, int(model.Version()), n_subgraphs, tensors, operators, inputs, outputs,
+                     metadata, associated, zip_bytes, buf)
 
 
 def dense_weights(path: str | os.PathLike) -> list[np.ndarray]:
@@ -296,13 +304,12 @@ def _operator_code(code) -> tuple[str, bool, int]:
     return BUILTIN_OPCODE2NAME.get(builtin, f"BUILTIN_{builtin}"), False, int(code.Version())
 
 
-def _tensor(index: int, t, buffers: list[int], size: int) -> TensorInfo:
+def _tensor(index: int, t, buffers: list[int]) -> TensorInfo:
     shape = tuple(int(d) for d in _array(t.ShapeAsNumpy(), t.ShapeLength()))
     signature = tuple(int(d) for d in _array(t.ShapeSignatureAsNumpy(), t.ShapeSignatureLength())) or shape
     q = t.Quantization()
     scales, zero_points, axis = (), (), 0
     if q is not None and q.ScaleLength():
-        _length(q.ScaleLength(), size, "scales")
         scales = tuple(float(s) for s in q.ScaleAsNumpy())
         zero_points = tuple(int(z) for z in _array(q.ZeroPointAsNumpy(), q.ZeroPointLength()))
         axis = int(q.QuantizedDimension())
@@ -328,11 +335,14 @@ def _buffer_data(b, buf: bytes) -> bytes:
     return buf[start : start + n]
 
 
-def _length(n: int, size: int, what: str) -> int:
-    # Every element of a flatbuffer vector takes at least 4 bytes: a longer vector is corruption.
-    if n < 0 or 4 * n > size:
-        raise ValueError(f"{what}: {n} entries cannot fit in {size} bytes")
-    return n
+def _check_writable(tensors: list[TensorInfo], inputs: tuple[int, ...], operators: list[OperatorInfo]) -> None:
+    """Tensors written at run time (graph inputs, operator outputs) must not hold constant data.
+
+    Interpreters map constant data read-only: tflite-runtime 2.14 segfaults writing there.
+    """
+    for i in set(inputs) | {o for op in operators for o in op.outputs}:
+        if i >= 0 and tensors[i].constant:
+            raise ValueError(f"tensor {i} ({tensors[i].name}) is written at run time but holds constant data")
 
 
 def _index(i: int, count: int, what: str) -> int:

@@ -122,7 +122,7 @@ def cpu_verdict(info: ModelInfo, backend: str | None = None) -> Verdict:
     needs = f"; the file asks for TFLite runtime {info.min_runtime_version} or newer" if info.min_runtime_version \
         else ""
     try:
-        result = probe(info.path, backend)
+        result = probe(info.path, backend, content=info.content)
     except MnistEdgeError as exc:
         return Verdict(target, False, [str(exc) + needs])
     return Verdict(target, True, [], [f"{result.backend} loads it and ran one invoke: input {result.input_shape}, "

@@ -13,10 +13,7 @@ from PIL import Image
 from conftest import assert_one_line_error, run_cli
 
 TRUNCATIONS = 10
-# tflite-runtime 2.14 builds the interpreter without running the flatbuffer verifier
-# (LiteRT runs it): some bit-flipped files that pass our parser crash it at random, so
-# that back-end gets the truncations and junk only. See the README's device section.
-BIT_FLIPS = 0 if os.environ.get("MNIST_EDGE_BACKEND") == "tflite_runtime" else 14
+BIT_FLIPS = 14
 
 
 def hostile_models(good: bytes, folder) -> list:

@@ -188,6 +188,16 @@ def test_edgetpu_compiled_model_needs_its_delegate(exported, digits, tmp_path):
                           "libedgetpu.so.1", "apt-get install libedgetpu1-std")
 
 
+def test_edgetpu_delegate_refuses_models_not_compiled_for_it(digits_model, digits, tmp_path):
+    folder, _ = digits_model
+    image = tmp_path / "digit.png"
+    Image.fromarray(digits.x_test[0]).save(image)
+    assert_one_line_error(run_cli("predict", str(folder / "model.float32.tflite"), str(image), "--delegate", "edgetpu"),
+                          "not compiled for the Edge TPU", "float32 model", "full-integer int8")
+    assert_one_line_error(run_cli("predict", str(folder / "model.int8.tflite"), str(image), "--delegate", "edgetpu"),
+                          "not compiled for the Edge TPU", f"edgetpu_compiler -s {folder / 'model.int8.tflite'}")
+
+
 def test_edgetpu_without_compiler_prints_the_command(digits_model, tmp_path):
     folder, _ = digits_model
     from export.targets import compile_edgetpu
