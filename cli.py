@@ -44,6 +44,7 @@ def train(
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on validation loss).")] = 10,
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 128,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    patience: Annotated[int, typer.Option(help="Epochs without validation-loss improvement before stopping.")] = 3,
     seed: SeedOpt = 0,
     out_dir: Annotated[Optional[Path], typer.Option(help="Artifacts folder [default: artifacts/DATASET].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last finished epoch.")] = False,
@@ -53,9 +54,14 @@ def train(
     from training.train import TrainConfig, train as run_training
 
     config = TrainConfig(dataset=dataset, data_dir=_str(data_dir), arch=arch, hidden=_widths(hidden),
-                         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                         out_dir=_str(out_dir), resume=resume)
-    result = run_training(config, verbose=0 if quiet else _keras_verbosity())
+                         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
+                         seed=seed, out_dir=_str(out_dir), resume=resume)
+    try:
+        result = run_training(config, verbose=0 if quiet else _keras_verbosity())
+    except KeyboardInterrupt:
+        typer.echo(f"\nerror: training interrupted; {config.folder} is as it was, and the finished epochs are kept: "
+                   "run the same command with --resume to continue", err=True)
+        raise typer.Exit(code=130) from None
     m = result.metrics
     console.print(f"trained {m['arch']} on {m['dataset']} ({m['source']}): {m['epochs_run']} epochs in "
                   f"{m['train_seconds']:.1f} s, validation {m['val_accuracy']:.2%}, test {m['test_accuracy']:.2%}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,7 +10,7 @@ import numpy as np
 
 from runtime.errors import MnistEdgeError
 from runtime.files import atomic_path
-from training import artifacts
+from training import artifacts, resume
 from training.datasets import Dataset, load_dataset, stratified_indices
 from training.models import build_model, hidden_widths
 
@@ -80,10 +78,9 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
 
     folder = config.folder
     folder.mkdir(parents=True, exist_ok=True)
-    backup, history_csv = folder / artifacts.TRAIN_BACKUP, folder / artifacts.TRAIN_HISTORY
+    history_csv = folder / artifacts.TRAIN_HISTORY
     if not config.resume:
-        shutil.rmtree(backup, ignore_errors=True)
-        history_csv.unlink(missing_ok=True)
+        resume.clear(folder)
 
     val = stratified_indices(data.y_train, round(len(data.y_train) * VALIDATION_FRACTION), config.seed)
     fit_mask = np.ones(len(data.y_train), bool)
@@ -91,14 +88,8 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
     model = build_model(config.arch, data.num_classes, config.hidden)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-        # Saves state after every epoch; an interrupted run continues with --resume.
-        keras.callbacks.BackupAndRestore(str(backup)),
-        # Appends one row per epoch, so a resumed run still reports its whole history.
-        keras.callbacks.CSVLogger(str(history_csv), append=True),
-        *(callbacks or []),
-    ]
+    # Per-epoch log, early stopping and backup, all resumable: --resume continues to the same result.
+    callbacks = [*resume.callbacks(keras, folder, config.patience), *(callbacks or [])]
     start = time.perf_counter()
     model.fit(
         _images(data.x_train[fit_mask]), data.y_train[fit_mask],
@@ -108,7 +99,7 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
     seconds = time.perf_counter() - start
     _, val_acc = model.evaluate(_images(data.x_train[val]), data.y_train[val], verbose=0)
     _, test_acc = model.evaluate(_images(data.x_test), data.y_test, verbose=0)
-    history = _read_history(history_csv)
+    history = resume.read_history(history_csv)
 
     metrics = {
         "dataset": data.name, "source": data.source, "arch": config.arch,
@@ -127,16 +118,8 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
         model.save(tmp)
     artifacts.write_labels(folder, data.class_names)
     artifacts.write_json(folder / artifacts.METRICS, metrics)
-    history_csv.unlink(missing_ok=True)
+    resume.clear(folder)
     return TrainResult(model_path, metrics)
-
-
-def _read_history(path: Path) -> dict[str, list[float]]:
-    """Per-epoch metrics from CSVLogger's file, keyed by metric name (epoch column dropped)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    names = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-    return {name: [float(row[name]) for row in rows] for name in names}
 
 
 def _images(x: np.ndarray) -> np.ndarray:
@@ -149,5 +132,7 @@ def _check(config: TrainConfig) -> None:
     for name in ("epochs", "batch_size"):
         if getattr(config, name) < 1:
             raise MnistEdgeError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.patience < 0:
+        raise MnistEdgeError("--patience must be 0 or more")
     if config.learning_rate <= 0:
         raise MnistEdgeError("--learning-rate must be positive")
