@@ -173,6 +173,11 @@ def _markdown(runs: dict, files: int, size: int) -> str:
                          + " |")
         lines.append(f"| all | {sum(total[o] for o in OUTCOMES)} | " + " | ".join(str(total[k]) for k in columns)
                      + " |")
+    totals = {b: sum((r["counts"][k] for k in KINDS), collections.Counter()) for b, r in runs.items()}
+    lines += ["", "Interpreter crashes behind the checks (in the child, each reported as one line): " + ", ".join(
+        f"{b} {t['crashed in the child, reported']}" for b, t in totals.items())
+        + ". Processes killed when handed the same files with no checks: "
+        + ", ".join(f"{b} {t[BARE]} of {files}" for b, t in totals.items()) + "."]
     lines += ["", "\"loads and runs\" files are legal models: flipped bits that landed in weights or names, or a cut "
               "that removed only part of the appended labels zip. The last column is what a file would do to a "
               "program that loads models without these checks."]

@@ -244,7 +244,7 @@ def dense_weights(path: str | os.PathLike) -> list[np.ndarray]:
     import tflite
 
     info = read_model(path)
-    buf = info.path.read_bytes()
+    buf = info.content
     model = tflite.Model.GetRootAsModel(buf, 0)
     graph, out = model.Subgraphs(0), []
     for op in info.operators:

@@ -104,8 +104,8 @@ def render() -> str:
     for name, fields in tables.items():
         slots = " ".join(fields.get(i, "-") for i in range(max(fields, default=-1) + 1))
         parts = textwrap.wrap(slots, 105 - len(name), break_on_hyphens=False)
-        lines.append(f'    "{name}": ' + "\n        ".join(f'"{p}{" " * (i < len(parts) - 1)}"' for i, p in enumerate(parts))
-                     + ",") if parts else lines.append(f'    "{name}": "",')
+        quoted = [f'"{p} "' for p in parts[:-1]] + [f'"{parts[-1]}"' if parts else '""']
+        lines.append(f'    "{name}": ' + "\n        ".join(quoted) + ",")
     lines += ["}", "", "UNIONS = {"]
     for name, members in unions.items():
         lines.append(f'    "{name}": (')
