@@ -8,6 +8,7 @@ command line does before it classifies: the flatbuffer verifier (``runtime.verif
 the parser (``runtime.modelfile``), then the interpreter in a child process
 (``runtime.guard``). For comparison each file is also handed straight to a bare
 interpreter with no checks in front, in a child process, and its crashes counted.
+What the checks cost is timed on the undamaged model against the interpreter's own load.
 
     python bench/hostile.py [--files 600] [--out bench/results-hostile.md]
 """
@@ -99,11 +100,35 @@ def bare(path: str) -> None:
         pass
 
 
+def check_cost(path: Path, repeats: int = 200) -> dict[str, float]:
+    """Median milliseconds, on the undamaged model: verify, the whole read (verify + parse), an interpreter load."""
+    import statistics
+
+    from runtime.backend import get_backend
+    from runtime.modelfile import read_model
+    from runtime.verify import verify_model
+
+    content, interpreter = path.read_bytes(), get_backend().interpreter_class
+
+    def load():
+        interpreter(model_content=content, num_threads=1).allocate_tensors()
+
+    out = {}
+    for name, fn in (("verify", lambda: verify_model(content)), ("read", lambda: read_model(path)), ("load", load)):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        out[name] = 1000 * statistics.median(times)
+    return out
+
+
 def judge(folder: Path) -> None:
     """Print one JSON line per corpus file: its kind, outcome, and whether a bare interpreter crashes."""
     from runtime.backend import get_backend
 
-    print(json.dumps({"backend": get_backend().name}))
+    print(json.dumps({"backend": get_backend().name, "cost_ms": check_cost(folder / "good.tflite")}))
     for name, kind in json.loads((folder / "kinds.json").read_text()).items():
         path = folder / name
         print(json.dumps({"kind": kind, "outcome": outcome(path), "bare_crash": bare_crashes(path)}), flush=True)
@@ -127,6 +152,7 @@ def main() -> None:
             kinds[f"{i:05d}.tflite"] = kind
             (corpus_dir / f"{i:05d}.tflite").write_bytes(blob)
         (corpus_dir / "kinds.json").write_text(json.dumps(kinds))
+        (corpus_dir / "good.tflite").write_bytes(good)
         runs = {}
         for backend, python in machine.BACKEND_PYTHONS.items():
             if python.exists():
@@ -143,12 +169,13 @@ def _run(python: Path, backend: str, corpus_dir: Path) -> dict:
                           text=True, timeout=7200)
     if proc.returncode != 0:
         raise SystemExit(f"the {backend} run failed: {proc.stderr.strip().splitlines()[-1]}")
-    rows = [json.loads(line) for line in proc.stdout.strip().splitlines()[1:]]
+    lines = proc.stdout.strip().splitlines()
+    rows = [json.loads(line) for line in lines[1:]]
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for row in rows:
         counts[row["kind"]][row["outcome"]] += 1
         counts[row["kind"]][BARE] += row["bare_crash"]
-    return {"counts": counts, "seconds": time.perf_counter() - start}
+    return {"counts": counts, "seconds": time.perf_counter() - start, "cost_ms": json.loads(lines[0])["cost_ms"]}
 
 
 def _markdown(runs: dict, files: int, size: int) -> str:
@@ -163,7 +190,11 @@ def _markdown(runs: dict, files: int, size: int) -> str:
     ]
     for backend, run in runs.items():
         counts = run["counts"]
+        cost = run["cost_ms"]
         lines += ["", f"## {backend} ({run['seconds']:.0f} s)", "",
+                  f"Cost of the checks on the undamaged model (medians of 200): verifier {cost['verify']:.2f} ms, "
+                  f"verifier + parser {cost['read']:.2f} ms, against {cost['load']:.2f} ms for the interpreter "
+                  f"to load and allocate it ({cost['read'] / cost['load']:.2f}x).", "",
                   "| damage | files | " + " | ".join(columns) + " |", "|---|---:|" + "---:|" * len(columns)]
         total = collections.Counter()
         for kind in KINDS:
