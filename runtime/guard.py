@@ -80,10 +80,10 @@ def _child(path: str, content: bytes) -> dict:
 
     from runtime.backend import get_backend
     from runtime.errors import MnistEdgeError, first_line
-    from runtime.verify import FlatbufferError, verify_model
+    from runtime.modelfile import verify_content
 
     try:
-        verify_model(content)
+        verify_content(path, content)
         backend = get_backend()
         interpreter = backend.interpreter_class(model_content=content, num_threads=1)
         interpreter.allocate_tensors()
@@ -95,8 +95,6 @@ def _child(path: str, content: bytes) -> dict:
                 "output_shape": [int(d) for d in out["shape"]]}
     except MnistEdgeError as exc:
         return {"error": str(exc)}
-    except FlatbufferError as exc:
-        return {"error": f"{path}: damaged TFLite file ({exc})"}
     except (ValueError, RuntimeError, IndexError) as exc:
         return {"error": f"{path}: the interpreter cannot run it ({first_line(exc)})"}
 

@@ -187,10 +187,7 @@ def read_model(path: str | os.PathLike) -> ModelInfo:
     """
     path = check_model_file(path)
     buf = path.read_bytes()
-    try:
-        verify_model(buf)
-    except FlatbufferError as exc:
-        raise ModelError(f"{path}: damaged TFLite file ({exc}; a truncated or corrupted copy?)") from None
+    verify_content(path, buf)
     try:
         return _parse(path, buf)
     except ValueError as exc:  # a value the graph cannot hold (the structure itself is verified)
@@ -198,6 +195,18 @@ def read_model(path: str | os.PathLike) -> ModelInfo:
     except (struct.error, IndexError, TypeError, OverflowError, MemoryError, RecursionError) as exc:
         raise ModelError(f"{path}: damaged TFLite file ({type(exc).__name__} while reading its structure; "
                          "a truncated or corrupted copy?)") from None
+
+
+def verify_content(path: str | os.PathLike, buf: bytes) -> None:
+    """Run the flatbuffer verifier (``runtime.verify``) on a model's bytes.
+
+    Raises:
+        ModelError: naming the file and the first rule the bytes break.
+    """
+    try:
+        verify_model(buf)
+    except FlatbufferError as exc:
+        raise ModelError(f"{path}: damaged TFLite file ({exc}; a truncated or corrupted copy?)") from None
 
 
 def _parse(path: Path, buf: bytes) -> ModelInfo:

@@ -38,9 +38,18 @@ def digits_model(tmp_path_factory, digits):
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``python cli.py ARGS`` in a subprocess and capture its output."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=cwd, env=full_env,
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=cwd, env=_cli_env(env),
                           capture_output=True, text=True, timeout=600)
+
+
+def start_cli(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """Start ``python cli.py ARGS`` in the background (to interrupt it), with text pipes for its output."""
+    return subprocess.Popen([sys.executable, str(ROOT / "cli.py"), *args], env=_cli_env(env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _cli_env(extra: dict | None) -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), **(extra or {})}
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str, code: int = 1) -> None:

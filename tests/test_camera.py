@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from bench.frames import digit_frames, naive_resize, number_frame, paper_frame, random_scene, render
-from conftest import ROOT, assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, start_cli
 from runtime import Classifier
 from runtime.camera import Frame, OpenCVSource, bgr_to_rgb, open_source, read_with_retries
 from runtime.errors import ImageError, SourceError
@@ -240,11 +238,8 @@ def test_cli_classify_bad_sources(digits_model, tmp_path):
 def test_cli_classify_stops_cleanly_on_ctrl_c(digits_model, frame_set, tmp_path):
     _, _, frames = frame_set
     _write_video(tmp_path / "long.avi", frames[:20] * 50)  # 1,000 frames: still running when Ctrl-C comes
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     model = str(digits_model[0] / "model.int8.tflite")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "classify", model,
-                             "--source", str(tmp_path / "long.avi"), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = start_cli("classify", model, "--source", str(tmp_path / "long.avi"), "--json")
     first = proc.stdout.readline()
     assert json.loads(first)["frame"] == 0
     proc.send_signal(signal.SIGINT)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, start_cli
 
 TRUNCATIONS = 10
 BIT_FLIPS = 14
@@ -114,11 +113,7 @@ def test_ctrl_c_during_export_leaves_the_models(digits_model, tmp_path):
     """SIGINT while the converter runs (its SavedModel folder exists): old files intact, no temporaries."""
     import shutil
     import signal
-    import subprocess
-    import sys
     import time
-
-    from conftest import ROOT
 
     folder, _ = digits_model
     work, scratch = tmp_path / "model", tmp_path / "tmp"
@@ -128,9 +123,7 @@ def test_ctrl_c_during_export_leaves_the_models(digits_model, tmp_path):
     for name in keep:
         shutil.copy(folder / name, work / name)
     before = {n: (work / n).read_bytes() for n in keep}
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "export", "--model-dir", str(work), "--all"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_cli("export", "--model-dir", str(work), "--all", env={"TMPDIR": str(scratch)})
     deadline = time.monotonic() + 300
     while not list(scratch.glob("mnist-edge-savedmodel-*")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

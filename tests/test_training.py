@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import run_cli, start_cli
 
 from runtime.errors import MnistEdgeError
 from training.train import TrainConfig, train
@@ -91,7 +89,7 @@ def test_cli_run_stopped_by_ctrl_c_then_killed_resumes_to_the_same_model(tmp_pat
                      data=digits, verbose=0)
     folder = tmp_path / "b"
     for epochs_done, sig in ((1, signal.SIGINT), (3, signal.SIGKILL)):
-        proc = _start_cli("train", *args, "--out-dir", str(folder), *(["--resume"] if epochs_done > 1 else []))
+        proc = start_cli("train", *args, "--out-dir", str(folder), *(["--resume"] if epochs_done > 1 else []))
         _wait_for_epochs(proc, folder / ".train-history.csv", epochs_done)
         proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=120)
@@ -103,11 +101,6 @@ def test_cli_run_stopped_by_ctrl_c_then_killed_resumes_to_the_same_model(tmp_pat
     for a, b in zip(_weights(tmp_path / "a"), _weights(folder)):
         np.testing.assert_array_equal(a, b)
     assert json.loads((folder / "metrics.json").read_text())["history"] == straight.metrics["history"]
-
-
-def _start_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / "cli.py"), *args], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for_epochs(proc: subprocess.Popen, history: Path, epochs: int, timeout: float = 300) -> None:
