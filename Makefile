@@ -8,19 +8,22 @@ MODELS := build/test-models
 FASHION := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-litert test-tflite-runtime bench
+.PHONY: demo test lint test-litert test-tflite-runtime bench
 
 demo: $(VENV)/.installed          ## train, export, verify, classify a sample; prints float32 vs int8
 	$(PY) cli.py demo
 
-test: test-litert test-tflite-runtime  ## the test suite under both interpreter back-ends
+test: lint test-litert test-tflite-runtime  ## lint, then the test suite under both interpreter back-ends
+
+lint: $(VENV)/.installed  ## ruff's lint rules (pyproject.toml)
+	$(PY) -m ruff check .
 
 test-litert: $(VENV)/.installed $(FASHION)  ## every test: TensorFlow + ai-edge-litert (real data, real interpreter)
 	$(PY) -m pytest
 
 # The runtime's tests again in a venv without TensorFlow, on models the main venv builds.
 test-tflite-runtime: $(TFLITE_VENV)/.installed $(VENV)/.installed
-	rm -rf $(MODELS) && $(PY) tests/models.py $(MODELS)
+	rm -rf $(MODELS) && $(PY) tools/test_models.py $(MODELS)
 	MNIST_EDGE_MODELS=$(abspath $(MODELS)) MNIST_EDGE_BACKEND=tflite_runtime $(TFLITE_PY) -m pytest -m "not tensorflow and not litert"
 
 bench: $(VENV)/.installed $(TFLITE_VENV)/.installed $(FASHION) ## every benchmark -> bench/results-*.md

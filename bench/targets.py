@@ -29,8 +29,8 @@ from bench import machine  # noqa: E402
 from export import ExportConfig, export_models  # noqa: E402
 from export.convert import VARIANTS  # noqa: E402
 from export.targets import write_c_array  # noqa: E402
-from runtime.modelfile import read_model  # noqa: E402
-from runtime.targets import arena_estimate, edgetpu_verdict, micro_verdict  # noqa: E402
+from runtime.modelfile.reader import read_model  # noqa: E402
+from runtime.modelfile.verdicts import arena_estimate, edgetpu_verdict, micro_verdict  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
 

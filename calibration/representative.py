@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.errors import DataError
-from runtime.files import atomic_path
+from runtime.common.errors import ConfigError, DataError
+from runtime.common.files import atomic_path
 from training.datasets import stratified_indices
 
 DEFAULT_SAMPLES = 300  # measured in bench/results-calibration.md: 100-2000 all within noise
@@ -45,10 +45,10 @@ def draw_calibration_set(x_train: np.ndarray, y_train: np.ndarray, samples: int 
         The CalibrationSet.
 
     Raises:
-        DataError: ``samples`` is below 1.
+        ConfigError: ``samples`` is below 1.
     """
     if samples < 1:
-        raise DataError(f"--calibration-samples must be at least 1, got {samples}")
+        raise ConfigError("calibration_samples", f"must be at least 1, got {samples}")
     idx = stratified_indices(y_train, samples, seed)
     return CalibrationSet(x_train[idx], y_train[idx], idx, seed)
 
@@ -69,9 +69,8 @@ def representative_dataset(x: np.ndarray) -> Callable[[], Iterator[list[np.ndarr
 
 def save_calibration_set(path: str | os.PathLike, calib: CalibrationSet) -> None:
     """Save the set (atomically) so an export can be reproduced exactly."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, x=calib.x, y=calib.y, indices=calib.indices, seed=calib.seed)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, x=calib.x, y=calib.y, indices=calib.indices, seed=calib.seed)
 
 
 def load_calibration_set(path: str | os.PathLike) -> CalibrationSet:

@@ -2,7 +2,5 @@
 
 from export.convert import IOType
 from export.pipeline import DEFAULT_MAX_DROP_PP, ExportConfig, ExportResult, export_models
-from export.verify import Verification, VariantResult, verify_models
 
-__all__ = ["DEFAULT_MAX_DROP_PP", "ExportConfig", "ExportResult", "IOType", "Verification", "VariantResult",
-           "export_models", "verify_models"]
+__all__ = ["DEFAULT_MAX_DROP_PP", "ExportConfig", "ExportResult", "IOType", "export_models"]

@@ -9,7 +9,8 @@ import numpy as np
 
 from calibration import representative_dataset
 from export.floor import DEFAULT_MARGIN, logit_floor
-from runtime.errors import ModelError, first_line
+from runtime.common.convention import Variant
+from runtime.common.errors import ModelError, first_line
 
 
 class IOType(str, Enum):
@@ -20,10 +21,6 @@ class IOType(str, Enum):
     FLOAT32 = "float32"  # quantize/dequantize ops inside the model
 
 
-# Every variant the export stage can write, in the order tables list them.
-FLOAT32, FLOAT16, DYNAMIC, INT8, INT8_STATIC = "float32", "float16", "dynamic", "int8", "int8-static"
-VARIANTS = (FLOAT32, FLOAT16, DYNAMIC, INT8, INT8_STATIC)
-INTEGER_VARIANTS = (INT8, INT8_STATIC)  # full-integer: need calibration images, pass the quality gate
 STATIC_BATCH = 1  # int8-static: what the Edge TPU compiler and tflite-micro need
 
 
@@ -47,7 +44,7 @@ def saved_model(model, folder: str, batch: int | None = None) -> str:
     return folder
 
 
-def convert(saved_model_dir: str, variant: str, calibration_x: np.ndarray | None = None,
+def convert(saved_model_dir: str, variant: Variant, calibration_x: np.ndarray | None = None,
             io: IOType = IOType.UINT8, per_channel: bool = False) -> bytes:
     """Convert a SavedModel to one TFLite variant.
 
@@ -61,7 +58,7 @@ def convert(saved_model_dir: str, variant: str, calibration_x: np.ndarray | None
 
     Args:
         saved_model_dir: from ``saved_model``.
-        variant: one of ``VARIANTS``.
+        variant: the variant to write.
         calibration_x: [N, 28, 28] raw-pixel representative images (training split);
             needed by the integer variants.
         io: type of the integer variants' input and output tensors.
@@ -76,12 +73,13 @@ def convert(saved_model_dir: str, variant: str, calibration_x: np.ndarray | None
 
     tf = import_tensorflow()
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-    if variant == FLOAT32:
+    variant = Variant(variant)
+    if variant == Variant.FLOAT32:
         return _convert(converter)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if variant == FLOAT16:
+    if variant == Variant.FLOAT16:
         converter.target_spec.supported_types = [tf.float16]
-    elif variant in INTEGER_VARIANTS:
+    elif variant.integer:
         if calibration_x is None:
             raise ModelError(f"the {variant} variant needs calibration images")
         converter.representative_dataset = representative_dataset(calibration_x)
@@ -91,16 +89,15 @@ def convert(saved_model_dir: str, variant: str, calibration_x: np.ndarray | None
         converter.inference_input_type = io_dtype
         converter.inference_output_type = io_dtype
         # tflite-micro rejects per-channel FULLY_CONNECTED (tflite-micro#2602); so does NNAPI.
-        per_tensor = variant == INT8_STATIC or not per_channel
+        per_tensor = variant == Variant.INT8_STATIC or not per_channel
         converter._experimental_disable_per_channel_quantization_for_dense_layers = per_tensor
-    elif variant != DYNAMIC:
-        raise ModelError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     return _convert(converter)
 
 
-def convert_keras_model(model, variants: tuple[str, ...] = (FLOAT32, INT8), calibration_x: np.ndarray | None = None,
+def convert_keras_model(model, variants: tuple[Variant, ...] = (Variant.FLOAT32, Variant.INT8),
+                        calibration_x: np.ndarray | None = None,
                         io: IOType = IOType.UINT8, per_channel: bool = False,
-                        floor_margin: float | None = DEFAULT_MARGIN) -> dict[str, bytes]:
+                        floor_margin: float | None = DEFAULT_MARGIN) -> dict[Variant, bytes]:
     """Convert a Keras model to each of ``variants`` (see ``convert``).
 
     The integer variants are converted from the model with a logit floor
@@ -109,13 +106,13 @@ def convert_keras_model(model, variants: tuple[str, ...] = (FLOAT32, INT8), cali
     Returns:
         ``{variant: flatbuffer bytes}``.
     """
-    rewrite = floor_margin is not None and calibration_x is not None and set(variants) & set(INTEGER_VARIANTS)
+    rewrite = floor_margin is not None and calibration_x is not None and any(Variant(v).integer for v in variants)
     floored = logit_floor(model, calibration_x, floor_margin)[0] if rewrite else model
     blobs, saved = {}, {}
     with tempfile.TemporaryDirectory(prefix="mnist-edge-savedmodel-") as folder:
-        for variant in variants:
-            source = floored if variant in INTEGER_VARIANTS else model
-            batch = STATIC_BATCH if variant == INT8_STATIC else None
+        for variant in map(Variant, variants):
+            source = floored if variant.integer else model
+            batch = STATIC_BATCH if variant == Variant.INT8_STATIC else None
             if (id(source), batch) not in saved:  # one SavedModel per (graph, batch) pair
                 saved[id(source), batch] = saved_model(source, f"{folder}/{len(saved)}", batch)
             blobs[variant] = convert(saved[id(source), batch], variant, calibration_x, io, per_channel)
@@ -128,7 +125,7 @@ def _convert(converter) -> bytes:
     with captured_native_stderr() as native:
         try:
             return converter.convert()
-        except Exception as exc:  # noqa: BLE001 - the converter raises many internal types
+        except Exception as exc:
             error = exc
     # The converter often says what went wrong only on stderr: quote its last error line.
     said = [line for line in native if "error" in line.lower()]

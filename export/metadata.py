@@ -3,23 +3,21 @@
 They travel as TFLite Support does it, a zip of associated files after the
 flatbuffer (``labels.txt`` and ``mnist_edge.json``), so one copied file is enough
 and stock interpreters still load it. The runtime reads them back with
-``runtime.modelfile.read_model`` (no TensorFlow).
+``runtime.modelfile.reader.read_model`` (no TensorFlow).
 """
 
 from __future__ import annotations
 
 import json
 
-from export.verify import REFERENCE, Verification
-from runtime.modelfile import LABELS_FILE, METADATA_FILE, append_associated_files
-from runtime.preprocess import MNIST_SIDE
+from runtime.common.convention import INPUT_CONVENTION, INPUT_SHAPE, LABELS_FILE, METADATA_FILE
+from runtime.inference.comparison import REFERENCE, Comparison
+from runtime.modelfile.reader import append_associated_files
 
 FORMAT = "mnist-edge/1"
-INPUT_CONVENTION = ("raw pixel intensity 0..255, bright ink on a dark background (MNIST form), 28x28, "
-                    "one channel; the model normalizes inside")
 
 
-def model_facts(variant: str, metrics: dict, labels: list[str], verification: Verification, settings: dict) -> dict:
+def model_facts(variant: str, metrics: dict, labels: list[str], verification: Comparison, settings: dict) -> dict:
     """The ``mnist_edge.json`` of one variant: what it is, how it was made, how it scored."""
     result, reference = verification.get(variant), verification.get(REFERENCE)
     return {
@@ -29,7 +27,7 @@ def model_facts(variant: str, metrics: dict, labels: list[str], verification: Ve
         "dataset": metrics.get("dataset"),
         "source": metrics.get("source"),
         "arch": metrics.get("arch"),
-        "input": {"shape": [MNIST_SIDE, MNIST_SIDE, 1], "convention": INPUT_CONVENTION},
+        "input": {"shape": list(INPUT_SHAPE), "convention": INPUT_CONVENTION},
         "export": {**settings, "tensorflow": metrics.get("tensorflow")},
         "verified": {"test_images": verification.test_images, "accuracy": round(result.accuracy, 6),
                      "float32_accuracy": round(reference.accuracy, 6),
@@ -37,7 +35,7 @@ def model_facts(variant: str, metrics: dict, labels: list[str], verification: Ve
     }
 
 
-def embed(blob: bytes, variant: str, metrics: dict, data, verification: Verification, settings: dict) -> bytes:
+def embed(blob: bytes, variant: str, metrics: dict, data, verification: Comparison, settings: dict) -> bytes:
     """``blob`` with ``labels.txt`` and ``mnist_edge.json`` appended (reproducible bytes)."""
     facts = model_facts(variant, metrics, list(data.class_names), verification, settings)
     return append_associated_files(blob, {

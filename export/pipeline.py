@@ -2,7 +2,7 @@
 
 Every variant is converted, written to a temporary file, verified on the test
 split through the device runtime, given its labels and facts (an appended zip, see
-``runtime.modelfile``), and only then renamed into place. Targets beyond the files
+``runtime.modelfile.reader``), and only then renamed into place. Targets beyond the files
 (Edge TPU compilation, a C array for microcontrollers) are built from the verified
 int8-static model in ``export.targets``.
 """
@@ -10,17 +10,20 @@ int8-static model in ``export.targets``.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from calibration import DEFAULT_SAMPLES, draw_calibration_set, save_calibration_set
-from export.convert import FLOAT32, INT8, INTEGER_VARIANTS, VARIANTS, IOType, convert_keras_model
+from export.convert import IOType, convert_keras_model
 from export.floor import DEFAULT_MARGIN
 from export.metadata import embed
-from export.verify import Verification, verify_models
-from runtime.errors import ModelError, QualityGateError, first_line
-from runtime.files import atomic_path
+from export.targets import compile_edgetpu, write_c_array
+from runtime.common.convention import Variant
+from runtime.common.errors import ConfigError, ModelError, QualityGateError, check_seed, first_line
+from runtime.common.files import atomic_path
+from runtime.inference.comparison import Comparison, compare_models
 from training import artifacts
 from training.datasets import Dataset, load_dataset
 
@@ -33,7 +36,7 @@ class ExportConfig:
 
     Attributes:
         model_dir: the training artifacts folder (holds model.keras and metrics.json).
-        variants: which files to write (see ``export.convert.VARIANTS``); float32 is
+        variants: which files to write (``Variant``); float32 is
             always written, as the reference the others are verified against.
         io: the integer models' input/output type.
         calibration_samples: size of the representative set.
@@ -45,10 +48,13 @@ class ExportConfig:
         floor_margin: the integer variants' logit floor (``export.floor``); None turns it off.
         qat_epochs: above 0, fine-tune with fake quantization first (``export.qat``); every
             variant, float32 included, then comes from the fine-tuned weights.
+        edgetpu: also write int8-static and compile it with ``edgetpu_compiler`` when that
+            is installed (``export.targets``).
+        c_array: also write int8-static as ``model_data.h/.cc`` for tflite-micro.
     """
 
     model_dir: str | Path
-    variants: tuple[str, ...] = (FLOAT32, INT8)
+    variants: tuple[Variant, ...] = (Variant.FLOAT32, Variant.INT8)
     io: IOType = IOType.UINT8
     calibration_samples: int = DEFAULT_SAMPLES
     seed: int = 0
@@ -57,6 +63,8 @@ class ExportConfig:
     per_channel: bool = False
     floor_margin: float | None = DEFAULT_MARGIN
     qat_epochs: int = 0
+    edgetpu: bool = False
+    c_array: bool = False
 
     def settings(self, calibration_samples: int) -> dict:
         """How the integer variants were made, as recorded in each file and in verification.json."""
@@ -67,11 +75,17 @@ class ExportConfig:
 
 @dataclass(frozen=True)
 class ExportResult:
-    """The files written and how they compare."""
+    """The files written and how they compare.
+
+    ``paths`` holds every variant by its value, plus ``edgetpu`` (the compiled model, when
+    the compiler ran) and ``c_header`` / ``c_source`` (``c_array``); ``notes`` says what
+    the user still has to do (run the Edge TPU compiler elsewhere, say).
+    """
 
     paths: dict[str, Path]
-    verification: Verification
+    verification: Comparison
     seconds: float  # conversion time, verification excluded
+    notes: list[str] = field(default_factory=list)
 
 
 def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportResult:
@@ -93,34 +107,33 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
         QualityGateError: an integer model lost too much accuracy.
         DataError, DatasetNotFound: the dataset cannot be loaded.
     """
+    _check(config)
     folder = Path(config.model_dir)
     keras_path = folder / artifacts.KERAS_MODEL
     if not keras_path.is_file():
         raise ModelError(f"no trained model at {keras_path}: run `train` first (or pass --model-dir)")
-    metrics = artifacts.read_json(folder / artifacts.METRICS)
-    if not isinstance(metrics, dict) or "dataset" not in metrics:
+    metrics = artifacts.read_metrics(folder)
+    trained_on, data_dir = artifacts.recorded_dataset(metrics)
+    if trained_on is None:
         raise ModelError(f"{folder / artifacts.METRICS} does not name the dataset: train again")
     if data is None:
-        data = load_dataset(metrics["dataset"], config.data_dir or metrics.get("config", {}).get("data_dir"))
-    elif data.name != metrics["dataset"]:
-        raise ModelError(f"the model in {folder} was trained on {metrics['dataset']}, not {data.name}")
-    variants = tuple(v for v in VARIANTS if v == FLOAT32 or v in config.variants)
-    unknown = set(config.variants) - set(VARIANTS)
-    if unknown:
-        raise ModelError(f"unknown variant {sorted(unknown)[0]!r}; choose from {', '.join(VARIANTS)}")
-    integer = [v for v in variants if v in INTEGER_VARIANTS]
+        data = load_dataset(trained_on, config.data_dir or data_dir)
+    elif data.name != trained_on:
+        raise ModelError(f"the model in {folder} was trained on {trained_on}, not {data.name}")
+    variants = _variants(config)
+    integer = [v for v in variants if v.integer]
     calib = draw_calibration_set(data.x_train, data.y_train, config.calibration_samples, config.seed)
 
     start = time.perf_counter()
     blobs = _convert(config, _load_keras(keras_path), data, variants, calib.x if integer else None)
     seconds = time.perf_counter() - start
 
-    paths = {variant: folder / artifacts.tflite_name(variant) for variant in blobs}
+    paths = {variant: folder / variant.file_name for variant in blobs}
     with contextlib.ExitStack() as stack:
         tmp = {v: stack.enter_context(atomic_path(paths[v])) for v in blobs}
         for variant, blob in blobs.items():
             tmp[variant].write_bytes(blob)
-        verification = verify_models(tmp, data.class_names, data.x_test, data.y_test)
+        verification = compare_models(tmp, data.class_names, data.x_test, data.y_test)
         for variant in integer:
             if verification.drop_pp(variant) > config.max_drop:
                 raise QualityGateError(
@@ -139,20 +152,67 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
         **verification.to_dict(), "dataset": data.name, "source": data.source, **settings,
         "convert_seconds": round(seconds, 2),
     })
-    return ExportResult(paths, verification, seconds)
+    written = {v.value: path for v, path in paths.items()}
+    notes = build_targets(paths.get(Variant.INT8_STATIC), config, written)
+    return ExportResult(written, verification, seconds, notes)
 
 
-def _convert(config: ExportConfig, model, data: Dataset, variants: tuple[str, ...], calib_x) -> dict[str, bytes]:
-    """Every variant's flatbuffer, in ``variants`` order; with QAT, from the fine-tuned model."""
+def build_targets(static_model: Path | None, config: ExportConfig, written: dict[str, Path]) -> list[str]:
+    """The Edge TPU compile and the C array, from the verified int8-static model.
+
+    Adds what it writes to ``written`` and returns notes for the user.
+    """
+    notes = []
+    if config.edgetpu:
+        tpu = compile_edgetpu(static_model)
+        if tpu.compiled:
+            written["edgetpu"] = tpu.compiled
+            notes.append(f"Edge TPU: {tpu.summary}")
+        else:
+            notes.append(f"Edge TPU: {tpu.summary}: {tpu.command}")
+    if config.c_array:
+        written["c_header"], written["c_source"] = write_c_array(static_model)
+    return notes
+
+
+def _check(config: ExportConfig) -> None:
+    """Refuse out-of-range settings before any file is read (ConfigError names the setting)."""
+    try:
+        IOType(config.io)
+    except ValueError:
+        raise ConfigError("io", f"choose one of {', '.join(t.value for t in IOType)}, got {config.io!r}") from None
+    if config.calibration_samples < 1:
+        raise ConfigError("calibration_samples", f"must be at least 1, got {config.calibration_samples}")
     if config.qat_epochs < 0:
-        raise ModelError(f"--qat-epochs must be 0 or more, got {config.qat_epochs}")
+        raise ConfigError("qat_epochs", f"must be 0 or more, got {config.qat_epochs}")
+    if not math.isfinite(config.max_drop):  # negative is allowed: it demands int8 beat float32
+        raise ConfigError("max_drop", f"must be a number of percentage points, got {config.max_drop}")
+    check_seed(config.seed)
+    _variants(config)
+
+
+def _variants(config: ExportConfig) -> tuple[Variant, ...]:
+    """The variants to write, in ``Variant`` order: float32 (the reference) always, int8-static
+    when a target needs it."""
+    try:
+        wanted = {Variant(v) for v in config.variants}
+    except ValueError as exc:
+        choices = ", ".join(v.value for v in Variant)
+        raise ConfigError("variants", f"{exc}; choose from {choices}") from None
+    return tuple(v for v in Variant if v == Variant.FLOAT32 or v in wanted
+                 or (v == Variant.INT8_STATIC and (config.edgetpu or config.c_array)))
+
+
+def _convert(config: ExportConfig, model, data: Dataset, variants: tuple[Variant, ...],
+             calib_x) -> dict[Variant, bytes]:
+    """Every variant's flatbuffer, in ``variants`` order; with QAT, from the fine-tuned model."""
     if not config.qat_epochs:
         return convert_keras_model(model, variants, calib_x, config.io, config.per_channel, config.floor_margin)
     from export.qat import quantization_aware
 
     tuned = quantization_aware(model, data, config.qat_epochs, seed=config.seed)
-    floats = tuple(v for v in variants if v not in INTEGER_VARIANTS)
-    integer = tuple(v for v in variants if v in INTEGER_VARIANTS)
+    floats = tuple(v for v in variants if not v.integer)
+    integer = tuple(v for v in variants if v.integer)
     blobs = {**convert_keras_model(tuned.float_model, floats),
              **convert_keras_model(tuned.quantized, integer, calib_x, config.io, config.per_channel, None)}
     return {v: blobs[v] for v in variants}
@@ -164,5 +224,5 @@ def _load_keras(path: Path):
     keras = import_keras()
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
+    except Exception as exc:
         raise ModelError(f"{path}: cannot load the Keras model ({first_line(exc)})") from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.errors import ModelError
+from runtime.common.errors import ModelError
 from training.datasets import Dataset, stratified_indices
 from training.train import VALIDATION_FRACTION
 

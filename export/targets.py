@@ -16,10 +16,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.errors import ModelError
-from runtime.files import atomic_write_bytes, atomic_write_text
-from runtime.modelfile import append_associated_files, read_model
-from runtime.targets import arena_estimate, micro_resolver_code, micro_verdict
+from runtime.common.errors import ModelError
+from runtime.common.files import atomic_write_bytes, atomic_write_text
+from runtime.modelfile.reader import append_associated_files, read_model
+from runtime.modelfile.verdicts import arena_estimate, micro_resolver_code, micro_verdict
 
 EDGETPU_COMPILER = "edgetpu_compiler"
 COMPILE_TIMEOUT_S = 600

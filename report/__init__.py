@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import MnistEdgeError, ModelError
-from runtime.files import atomic_path
-from runtime.modelfile import dense_weights
+from runtime.common.convention import Variant
+from runtime.common.errors import MnistEdgeError, ModelError
+from runtime.common.files import atomic_path
+from runtime.modelfile.reader import dense_weights
 
-MODELS = {"float32": "model.float32.tflite", "int8": "model.int8.tflite"}
+MODELS = (Variant.FLOAT32, Variant.INT8)  # the pair every figure compares
 
 
 @dataclass(frozen=True)
@@ -37,43 +38,59 @@ def models_in(folder: Path) -> dict[str, Path]:
     Raises:
         ModelError: one is missing.
     """
-    paths = {name: Path(folder) / file for name, file in MODELS.items()}
+    paths = {variant.value: Path(folder) / variant.file_name for variant in MODELS}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         raise ModelError(f"no {', '.join(missing)}: run `export` first (or pass the export folder)")
     return paths
 
 
-def build(folder: Path, data, out: Path, history: dict | None = None) -> Report:
-    """Classify the test split with both models and write every figure and ``index.html`` into ``out``.
+def build_report(folder: Path, dataset: str | None = None, data_dir: str | None = None,
+                 out: Path | None = None) -> Report:
+    """Classify the test split with both models and write every figure and ``index.html``.
 
     Args:
         folder: the export folder.
-        data: the Dataset the model was trained on.
-        out: where to write (created).
-        history: metrics.json's per-epoch history, for the training curves (skipped if None).
+        dataset: the dataset to draw (default: the one the models were trained on).
+        data_dir: where it is (default: where training found it).
+        out: where to write (created; default ``folder/report``).
 
     Raises:
         ModelError: a model is missing or unreadable. DataError: the dataset does not fit
             the models (checked before any inference). MnistEdgeError: matplotlib is missing.
     """
     from runtime import Classifier
-    from runtime.evaluate import check_matches, confusion_matrix, precision_recall
+    from runtime.inference.comparison import compare_models
+    from runtime.inference.evaluation import check_matches
+    from training import artifacts
+    from training.datasets import load_dataset
 
     figures = _figures_module()
-    classifiers = {name: Classifier(path) for name, path in models_in(folder).items()}
+    paths = models_in(folder)
+    classifiers = {name: Classifier(path) for name, path in paths.items()}
+    metrics = artifacts.read_metrics(folder)
+    trained_on, recorded_dir = artifacts.recorded_dataset(metrics, classifiers["float32"].metadata)
+    data = load_dataset(dataset or trained_on or "mnist", data_dir or recorded_dir)
     for clf in classifiers.values():
         check_matches(clf, data.class_names, data.x_test, data.name)
+    comparison = compare_models(paths, None, data.x_test, data.y_test, classifiers=classifiers)
+    history = metrics.get("history") if isinstance(metrics.get("history"), dict) else None
+    return _draw(figures, folder, data, comparison, history, out or Path(folder) / "report")
+
+
+def _draw(figures, folder: Path, data, comparison, history: dict | None, out: Path) -> Report:
+    """Every figure and the page, from a comparison of float32 and int8 on the test split."""
+    from runtime.inference.evaluation import confusion_matrix, precision_recall
+
     labels = list(data.class_names)
-    scores = {name: clf.scores(data.x_test) for name, clf in classifiers.items()}
-    predicted = {name: s.argmax(axis=1) for name, s in scores.items()}
-    matrices = {name: confusion_matrix(data.y_test, p, len(labels)) for name, p in predicted.items()}
-    wrong = np.flatnonzero(predicted["int8"] != data.y_test)
-    differ = np.flatnonzero(predicted["int8"] != predicted["float32"])
-    summary = {"dataset": data.name, "test_images": len(data.y_test),
-               **{f"{n}_accuracy": float(np.mean(p == data.y_test)) for n, p in predicted.items()},
-               "agreement": float(np.mean(predicted["int8"] == predicted["float32"])),
-               **{f"{n}_bytes": clf.size_bytes for n, clf in classifiers.items()}}
+    scores = {v.variant: v.scores for v in comparison.variants}
+    matrices = {v.variant: confusion_matrix(data.y_test, v.predicted, len(labels)) for v in comparison.variants}
+    wrong = np.flatnonzero(comparison.get("int8").predicted != data.y_test)
+    differ = comparison.disagreements("int8")
+    summary = {"dataset": data.name, "test_images": comparison.test_images,
+               **{f"{v.variant}_accuracy": v.accuracy for v in comparison.variants},
+               "agreement": comparison.get("int8").agreement,
+               **{f"{v.variant}_bytes": v.size_bytes for v in comparison.variants}}
     drawn = {
         "samples": figures.samples(data.x_test, data.y_test, labels),
         "class_counts": figures.class_counts(data.y_train, data.y_test, labels),
@@ -82,7 +99,7 @@ def build(folder: Path, data, out: Path, history: dict | None = None) -> Report:
         "per_class": figures.per_class_accuracy({n: precision_recall(m)[1] for n, m in matrices.items()}, labels),
         "misclassified": figures.gallery(data.x_test, wrong, scores, data.y_test, labels,
                                          f"Misclassified by int8 ({len(wrong)} of {len(data.y_test)})"),
-        "weights": figures.weight_maps(dense_weights(classifiers["float32"].path), labels),
+        "weights": figures.weight_maps(dense_weights(Path(folder) / Variant.FLOAT32.file_name), labels),
         "disagreements": figures.gallery(data.x_test, differ, scores, data.y_test, labels,
                                          f"int8 and float32 disagree ({len(differ)} images)"),
     }

@@ -42,7 +42,8 @@ def class_counts(y_train: np.ndarray, y_test: np.ndarray, labels: list[str]):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.2))
     idx, width = np.arange(len(labels)), 0.4
-    for offset, y, name, color in ((-width / 2, y_train, "train", FLOAT_COLOR), (width / 2, y_test, "test", INT8_COLOR)):
+    bars = ((-width / 2, y_train, "train", FLOAT_COLOR), (width / 2, y_test, "test", INT8_COLOR))
+    for offset, y, name, color in bars:
         ax.bar(idx + offset, np.bincount(y, minlength=len(labels)), width, label=name, color=color)
     ax.set_xticks(idx, labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("images")
@@ -130,7 +131,7 @@ def gallery(x: np.ndarray, indices: np.ndarray, scores: dict[str, np.ndarray], y
 def _probability_bars(ax, scores: dict[str, np.ndarray], true: int, n: int) -> None:
     ax.axis("on")
     width = 0.8 / len(scores)
-    for k, (name, s) in enumerate(scores.items()):
+    for k, (_name, s) in enumerate(scores.items()):
         colors = [TRUE_COLOR if c == true else WRONG_COLOR if c == s.argmax() else "#999999" for c in range(n)]
         ax.bar(np.arange(n) + (k - (len(scores) - 1) / 2) * width, s, width, color=colors,
                alpha=1.0 if k == 0 else 0.55)

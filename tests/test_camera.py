@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.frames import digit_frames, naive_resize, number_frame, paper_frame, random_scene, render
-from conftest import assert_one_line_error, run_cli, start_cli
 from runtime import Classifier
-from runtime.camera import Frame, OpenCVSource, bgr_to_rgb, open_source, read_with_retries
-from runtime.errors import ImageError, SourceError
-from runtime.preprocess import find_digits, to_mnist
-from runtime.stream import DigitReader, LatencyHistogram, StreamStats
+from runtime.common.errors import ImageError, SourceError
+from runtime.imaging.preprocess import find_digits, to_mnist
+from runtime.streaming.reader import DigitReader, LatencyHistogram, StreamStats
+from runtime.streaming.sources import Frame, OpenCVSource, bgr_to_rgb, open_source, read_with_retries
+from tests.helpers import assert_one_line_error, run_cli, start_cli
+from tools.frames import digit_frames, naive_resize, number_frame, paper_frame, random_scene, render
 
 FRAME_TEST_DIGITS = 500  # 50 per class from the held-out split
 NUMBERS = 200  # 3-digit numbers
@@ -151,8 +151,8 @@ def test_video_file_frames_come_back_rgb_and_classified(tmp_path, classifier, fr
     assert len(video) == 13
     assert video[0].image[..., 0].mean() > 180 and video[0].image[..., 2].mean() < 40  # RGB, not BGR
     reader = DigitReader(classifier)
-    from_video = [reader.read(f).digits[0].label for f in video[1:]]
-    from_memory = [reader.read(Frame(i, "m", f)).digits[0].label for i, f in enumerate(frames[:12])]
+    from_video = [reader.read(f).digits[0].class_id for f in video[1:]]
+    from_memory = [reader.read(Frame(i, "m", f)).digits[0].class_id for i, f in enumerate(frames[:12])]
     assert np.mean(np.array(from_video) == np.array(from_memory)) >= 0.9  # MJPG recompression changes little
 
 
@@ -193,7 +193,7 @@ def test_latency_histogram_and_stats():
 
 
 def _result(**kw):
-    from runtime.stream import FrameResult
+    from runtime.streaming.reader import FrameResult
 
     return FrameResult(0, "x", **kw)
 
@@ -250,7 +250,7 @@ def test_cli_classify_stops_cleanly_on_ctrl_c(digits_model, frame_set, tmp_path)
 
 
 def test_preview_annotation_draws_boxes_and_crops(classifier, digits):
-    from runtime.preview import annotate
+    from runtime.streaming.preview import annotate
 
     frame = paper_frame(digits.x_test[0], np.random.default_rng(4))
     result = DigitReader(classifier).read(Frame(0, "f", frame))

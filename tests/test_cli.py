@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, run_cli
-
-
+from tests.helpers import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.tensorflow  # trains or exports
 
@@ -101,8 +99,47 @@ def test_bad_input_gives_one_line(workdir, tmp_path):
         assert_one_line_error(run_cli(*args, cwd=work), message)
 
 
-def test_usage_errors_exit_2(workdir):
+USAGE_ERRORS = {  # command -> (arguments, what the one line names): each must exit 2
+    "train": [(("--epochs", "0"), "--epochs"), (("--arch", "foo"), "--arch"), (("--dataset", "foo"), "--dataset"),
+              (("--hidden", "a,b"), "--hidden"), (("--learning-rate", "nan"), "--learning-rate"),
+              (("--seed", "-1"), "--seed"), (("--batch-size", "0"), "--batch-size")],
+    "export": [(("--io", "int4"), "--io"), (("--calibration-samples", "0"), "--calibration-samples"),
+               (("--seed", "5000000000"), "--seed"), (("--max-drop", "nan"), "--max-drop")],
+    "evaluate": [((), "--compare"), (("--compare", "M", "M"), "--compare")],
+    "inspect": [((), "Missing argument 'model'")],
+    "predict": [(("M",), "Missing argument 'images")],
+    "classify": [(("M", "--digits", "3"), "--digits"), (("M", "--roi", "1,2"), "--roi"),
+                 (("M", "--min-score", "2"), "--min-score")],
+    "report": [(("--bogus",), "--bogus")],
+    "demo": [(("--epochs", "x"), "--epochs")],
+    "frobnicate": [((), "frobnicate")],
+}
+INPUT_ERRORS = {  # command -> (arguments, what the one line names): each must exit 1
+    "train": (("--dataset", "mnist", "--data-dir", "{tmp}/nowhere"), "no such file or folder"),
+    "export": (("--model-dir", "{tmp}"), "run `train` first"),
+    "evaluate": (("{tmp}/none.tflite",), "no such model file"),
+    "inspect": (("{tmp}/notes.png",), "not a TFLite model"),
+    "predict": (("{tmp}/none.tflite", "x.png"), "no such model file"),
+    "classify": (("M", "--source", "{tmp}/no-such-folder"), "no-such-folder"),
+    "report": (("{tmp}",), "run `export` first"),
+    "demo": (("--dataset", "mnist", "--data-dir", "{tmp}/nowhere"), "no such file or folder"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(USAGE_ERRORS))
+def test_usage_errors_exit_2_with_one_line(command, workdir):
     work, _ = workdir
-    assert run_cli("export", "--io", "int4", cwd=work).returncode == 2
-    assert run_cli("train", "--hidden", "a,b", cwd=work).returncode == 2
-    assert run_cli("frobnicate", cwd=work).returncode == 2
+    model = str(work / "artifacts" / "mnist-5k" / "model.int8.tflite")
+    for args, flag in USAGE_ERRORS[command]:
+        argv = [model if a == "M" else a for a in args]
+        assert_one_line_error(run_cli(command, *argv, cwd=work), flag, code=2)
+
+
+@pytest.mark.parametrize("command", sorted(INPUT_ERRORS))
+def test_input_errors_exit_1_with_one_line(command, workdir, tmp_path):
+    work, _ = workdir
+    (tmp_path / "notes.png").write_text("hello")
+    model = str(work / "artifacts" / "mnist-5k" / "model.int8.tflite")
+    args, message = INPUT_ERRORS[command]
+    argv = [model if a == "M" else a.format(tmp=tmp_path) for a in args]
+    assert_one_line_error(run_cli(command, *argv, cwd=work), message)

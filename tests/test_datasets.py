@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from runtime.errors import DataError, DatasetNotFound
+from runtime.common.errors import ConfigError, DataError, DatasetNotFound
 from training.datasets import load_dataset, read_idx, read_npz, stratified_indices
 
 
@@ -126,7 +126,7 @@ def test_missing_and_empty_folders(tmp_path):
 
 
 def test_unknown_dataset():
-    with pytest.raises(DataError, match="unknown dataset 'cifar'"):
+    with pytest.raises(ConfigError, match="unknown dataset 'cifar'"):
         load_dataset("cifar")
 
 

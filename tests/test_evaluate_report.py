@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FASHION_DIR, assert_one_line_error, run_cli
 from runtime import Classifier
-from runtime.errors import DataError
-from runtime.evaluate import check_matches, precision_recall
+from runtime.common.errors import DataError
+from runtime.inference.evaluation import check_matches, precision_recall
+from tests.helpers import FASHION_DIR, assert_one_line_error, run_cli
 
 FIGURES = ("samples", "class_counts", "training", "confusion", "per_class", "misclassified", "weights",
            "disagreements")

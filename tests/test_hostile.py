@@ -3,36 +3,12 @@
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, run_cli, start_cli
-
-TRUNCATIONS = 10
-BIT_FLIPS = 14
-
-
-def hostile_models(good: bytes, folder) -> list:
-    """Truncations at many offsets, bit flips in the header and tables, wrong identifiers, junk."""
-    rng = random.Random(1)
-    blobs = {"empty": b"", "random": bytes(rng.randrange(256) for _ in range(5000)),
-             "wrong-id": good[:4] + b"TFL2" + good[8:], "text": b"hello, this is not a model\n" * 40}
-    for i in range(TRUNCATIONS):
-        blobs[f"trunc{i}"] = good[: rng.randrange(8, len(good))]
-    for i in range(BIT_FLIPS):
-        flipped = bytearray(good)
-        for _ in range(rng.choice([1, 8, 32])):
-            flipped[rng.randrange(8, 3000)] ^= 1 << rng.randrange(8)
-        blobs[f"flip{i}"] = bytes(flipped)
-    paths = []
-    for name, blob in blobs.items():
-        path = folder / f"{name}.tflite"
-        path.write_bytes(blob)
-        paths.append(path)
-    return paths
+from tests.helpers import TRUNCATIONS, assert_one_line_error, hostile_models, run_cli, start_cli
 
 
 def test_hostile_models_never_crash(digits_model, digits, tmp_path):

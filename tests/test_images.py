@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.errors import ImageError
-from runtime.images import load_image
-from runtime.preprocess import to_grayscale, to_mnist
+from runtime.common.errors import ImageError
+from runtime.imaging.image_files import load_image
+from runtime.imaging.preprocess import to_grayscale, to_mnist
 
 
 def paper_digit(digit: np.ndarray, size: int = 140, paper: int = 225) -> np.ndarray:

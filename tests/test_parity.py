@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-import numpy as np
-
 from calibration import load_calibration_set
-from conftest import FASHION_DIR
 from export import ExportConfig, export_models
+from tests.helpers import FASHION_DIR
 from training.datasets import load_dataset
 from training.train import TrainConfig, train
-
-
 
 pytestmark = pytest.mark.tensorflow  # trains or exports
 
@@ -35,7 +32,10 @@ def test_parity_full_fashion_mnist(tmp_path):
 def _agreement_of_converter_default(folder, data, float_path):
     import keras
 
-    from export.convert import INT8, convert_keras_model
+    from export.convert import convert_keras_model
+    from runtime.common.convention import Variant
+
+    INT8 = Variant.INT8
     from runtime import Classifier
 
     model = keras.saving.load_model(folder / "model.keras", compile=False)
@@ -94,8 +94,8 @@ def test_qat_export_stays_near_its_float_model(digits_model, tmp_path):
     import json
     import shutil
 
-    from conftest import run_cli
-    from runtime.modelfile import read_model
+    from runtime.modelfile.reader import read_model
+    from tests.helpers import run_cli
 
     folder, _ = digits_model
     for name in ("model.keras", "labels.txt", "metrics.json"):

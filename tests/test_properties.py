@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from runtime.errors import ImageError
-from runtime.preprocess import find_digits, to_mnist
-from runtime.segment import connected_components
+from runtime.common.errors import ImageError
+from runtime.imaging.preprocess import find_digits, to_mnist
+from runtime.imaging.segment import connected_components
 
 DTYPES = st.sampled_from([np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64, np.bool_])
 
@@ -68,12 +68,12 @@ def _flood_fill_components(mask: np.ndarray) -> list[tuple[int, int, int, int, i
 @settings(max_examples=200, deadline=None)
 @given(mask=hnp.arrays(np.bool_, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=24)))
 def test_connected_components_match_flood_fill(mask):
-    labels, components = connected_components(mask)
+    component_map, components = connected_components(mask)
     got = sorted((c.area, c.box.top, c.box.bottom, c.box.left, c.box.right) for c in components)
     assert got == _flood_fill_components(mask)
-    assert ((labels > 0) == mask).all()
+    assert ((component_map > 0) == mask).all()
     for c in components:
-        assert (labels == c.label).sum() == c.area
+        assert (component_map == c.component_id).sum() == c.area
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from runtime.quant import dequantize, quantize
+from runtime.inference.quant import dequantize, quantize
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8])

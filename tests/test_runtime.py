@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from bench.frames import paper_frame
-from conftest import ROOT
 from runtime import Classifier
-from runtime.errors import ImageError, ModelError
-from runtime.modelfile import append_associated_files, read_model
+from runtime.common.errors import ImageError, ModelError
+from runtime.modelfile.reader import append_associated_files, read_model
+from tests.helpers import ROOT
+from tools.frames import paper_frame
 
 
 def test_runtime_never_imports_tensorflow(digits_model, digits, tmp_path):
@@ -24,16 +24,17 @@ def test_runtime_never_imports_tensorflow(digits_model, digits, tmp_path):
     code = f"""
 import json, sys, numpy as np
 from runtime import Classifier, to_mnist
-import runtime.camera, runtime.preview
-from runtime.stream import DigitReader
+import runtime.streaming.sources, runtime.streaming.preview
+from runtime.streaming.reader import DigitReader
 import cli  # the CLI module too: TensorFlow only inside train/export
-from runtime.targets import inspect_model
+from runtime.modelfile.verdicts import inspect_model
 assert inspect_model({str(folder / 'model.int8-static.tflite')!r}).verdicts[0].ready
 clf = Classifier({str(folder / 'model.int8.tflite')!r})
 preds = clf.classify(np.load({str(tmp_path / 'x.npy')!r}))
-frame = DigitReader(clf).read(runtime.camera.Frame(0, "test", np.load({str(tmp_path / 'frame.npy')!r})))
+frame = DigitReader(clf).read(runtime.streaming.sources.Frame(0, "test", np.load({str(tmp_path / 'frame.npy')!r})))
 print(json.dumps({{"tf": sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')),
-                  "backend": clf.backend.name, "labels": [p.label for p in preds], "frame": frame.digits[0].label}}))
+                  "backend": clf.backend.name, "labels": [p.class_id for p in preds],
+                  "frame": frame.digits[0].class_id}}))
 """
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -57,7 +58,7 @@ def test_batch_equals_one_by_one(digits_model, digits):
 def test_fixed_batch_model_takes_any_batch(digits_model, digits):
     folder, _ = digits_model
     static, dynamic = Classifier(folder / "model.int8-static.tflite"), Classifier(folder / "model.int8.tflite")
-    assert static._fixed_batch == 1 and dynamic._fixed_batch is None
+    assert static.fixed_batch == 1 and dynamic.fixed_batch is None
     predicted = static.scores(digits.x_test[:300]).argmax(axis=1)
     assert np.mean(predicted == digits.y_test[:300]) > 0.85
     assert np.mean(predicted == dynamic.scores(digits.x_test[:300]).argmax(axis=1)) > 0.97
@@ -70,27 +71,27 @@ def test_input_forms_agree(digits_model, digits):
     a = clf.scores(x)
     np.testing.assert_allclose(clf.scores(x[..., None].astype(np.float32)), a, atol=1e-6)
     np.testing.assert_allclose(clf.scores(x.astype(np.int64)), a, atol=1e-6)
-    assert clf.classify(x[0])[0].name == clf.labels[int(a[0].argmax())]
+    assert clf.classify(x[0])[0].name == clf.class_names[int(a[0].argmax())]
     with pytest.raises(ImageError, match=r"\[N, 28, 28\]"):
         clf.scores(np.zeros((4, 32, 32)))
 
 
 def test_labels_embedded_first_then_beside_the_model(digits_model, tmp_path):
     folder, _ = digits_model
-    with pytest.raises(ModelError, match="3 labels given for a model with 10 classes"):
-        Classifier(folder / "model.int8.tflite", labels=["a", "b", "c"])
+    with pytest.raises(ModelError, match="3 class names given for a model with 10 classes"):
+        Classifier(folder / "model.int8.tflite", class_names=["a", "b", "c"])
     # Embedded labels win over a labels.txt beside the file.
     names = [f"digit {d}" for d in range(10)]
     blob = _flatbuffer_only(folder / "model.int8.tflite")
     (tmp_path / "model.tflite").write_bytes(append_associated_files(blob, {"labels.txt": "\n".join(names).encode()}))
     (tmp_path / "labels.txt").write_text("cat\ndog\n")
-    assert Classifier(tmp_path / "model.tflite").labels == names
+    assert Classifier(tmp_path / "model.tflite").class_names == names
     # Without embedded labels, labels.txt beside the model is the fallback.
     (tmp_path / "model.tflite").write_bytes(blob)
     with pytest.raises(ModelError, match="names 2 classes but the model has 10 outputs"):
         Classifier(tmp_path / "model.tflite")
     (tmp_path / "labels.txt").unlink()
-    assert Classifier(tmp_path / "model.tflite").labels == [str(d) for d in range(10)]
+    assert Classifier(tmp_path / "model.tflite").class_names == [str(d) for d in range(10)]
 
 
 def _flatbuffer_only(path) -> bytes:

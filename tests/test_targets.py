@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FASHION_DIR, assert_one_line_error, run_cli
-from test_hostile import hostile_models
+from tests.helpers import FASHION_DIR, assert_one_line_error, hostile_models, run_cli
 
 VARIANTS = ["float32", "float16", "dynamic", "int8", "int8-static"]
 
@@ -86,7 +85,7 @@ def test_int8_static_is_within_5_percent_of_its_weights(exported):
 @pytest.mark.tensorflow
 def test_one_file_carries_labels_and_facts_and_stock_interpreters_load_it(exported, digits):
     folder, _ = exported
-    from runtime.modelfile import read_model
+    from runtime.modelfile.reader import read_model
 
     path = folder / "model.int8.tflite"
     info = read_model(path)
@@ -245,22 +244,37 @@ def test_inspect_on_hostile_files_never_crashes(digits_model, tmp_path):
     assert outcomes["error"] >= 14
 
 
-def test_interpreter_crash_becomes_a_message(digits_model, tmp_path, monkeypatch):
-    """The guard's child really dies by SIGSEGV (a sitecustomize kills it); the parent reports it."""
+def test_interpreter_crash_becomes_a_message(digits_model, monkeypatch):
+    """The probe's child really dies by SIGSEGV; the parent reports it in one line."""
     folder, _ = digits_model
-    from runtime.errors import ModelError
-    from runtime.guard import probe
+    from runtime.common.errors import ModelError
+    from runtime.inference import probe as probe_module
 
-    (tmp_path / "sitecustomize.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    crash = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    monkeypatch.setattr(probe_module, "child_command", lambda: [sys.executable, "-c", crash])
     with pytest.raises(ModelError, match="crashed on it .SIGSEGV"):
-        probe(folder / "model.int8.tflite")
+        probe_module.probe(folder / "model.int8.tflite")
+
+
+def test_a_runtime_folder_in_the_working_directory_cannot_stand_in_for_the_package(digits_model, tmp_path):
+    """A hostile ``runtime/`` package in the current folder (or on PYTHONPATH) is never imported."""
+    folder, _ = digits_model
+    marker = tmp_path / "hostile-code-ran"
+    hostile = f"open({str(marker)!r}, 'w').write('ran')\n"
+    for package in ("runtime", "runtime/inference"):
+        (tmp_path / package).mkdir(parents=True)
+        (tmp_path / package / "__init__.py").write_text(hostile)
+    (tmp_path / "runtime" / "inference" / "probe.py").write_text(hostile)
+    for env in (None, {"PYTHONPATH": str(tmp_path)}):
+        proc = run_cli("inspect", str(folder / "model.int8.tflite"), "--json", cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["verdicts"][0]["ready"] and not marker.exists()
 
 
 def test_damaged_embedded_zip_only_loses_the_labels(digits_model, tmp_path):
     folder, _ = digits_model
     from runtime import Classifier
-    from runtime.modelfile import read_model
+    from runtime.modelfile.reader import read_model
 
     good = (folder / "model.int8.tflite").read_bytes()
     zip_start = read_model(folder / "model.int8.tflite").flatbuffer_bytes
@@ -271,5 +285,5 @@ def test_damaged_embedded_zip_only_loses_the_labels(digits_model, tmp_path):
             (tmp_path / "model.tflite").write_bytes(bytes(damaged))
             info = read_model(tmp_path / "model.tflite")  # never raises for damage after the flatbuffer
             if offset % 29 == 0 and flip == 0x55:
-                assert Classifier(tmp_path / "model.tflite").labels == info.project_metadata().get(
+                assert Classifier(tmp_path / "model.tflite").class_names == info.project_metadata().get(
                     "labels", [str(d) for d in range(10)])

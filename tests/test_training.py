@@ -11,11 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli, start_cli
-
-from runtime.errors import MnistEdgeError
+from runtime.common.errors import MnistEdgeError
+from tests.helpers import run_cli, start_cli
 from training.train import TrainConfig, train
-
 
 pytestmark = pytest.mark.tensorflow  # trains or exports
 
@@ -125,8 +123,10 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path, digits):
     (dict(arch="cnn"), "unknown architecture 'cnn'"),
     (dict(arch="linear", hidden=(64,)), "no hidden layers"),
     (dict(hidden=(0,)), "must be positive"),
-    (dict(epochs=0), "--epochs must be at least 1"),
-    (dict(patience=-1), "--patience must be 0 or more"),
+    (dict(epochs=0), "epochs: must be at least 1"),
+    (dict(patience=-1), "patience: must be 0 or more"),
+    (dict(learning_rate=float("nan")), "learning_rate: must be a positive number"),
+    (dict(seed=-1), "seed: must be between 0 and"),
 ])
 def test_bad_settings(tmp_path, digits, kw, message):
     with pytest.raises(MnistEdgeError, match=message):

@@ -20,9 +20,9 @@ import json
 import os
 from pathlib import Path
 
-from runtime.errors import MnistEdgeError
-from runtime.files import atomic_write_text
-from runtime.labels import LABELS_FILE
+from runtime.common.convention import LABELS_FILE
+from runtime.common.errors import MnistEdgeError
+from runtime.common.files import atomic_write_text
 
 DEFAULT_ROOT = Path("artifacts")
 KERAS_MODEL = "model.keras"
@@ -36,11 +36,6 @@ TRAIN_HISTORY = ".train-history.csv"  # per-epoch metrics of the run in progress
 def default_dir(dataset: str) -> Path:
     """``artifacts/<dataset>``."""
     return DEFAULT_ROOT / dataset
-
-
-def tflite_name(variant: str) -> str:
-    """File name of an exported variant: ``model.<variant>.tflite``."""
-    return f"model.{variant}.tflite"
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
@@ -60,6 +55,40 @@ def read_json(path: str | os.PathLike) -> dict:
         raise MnistEdgeError(f"{path}: not found") from None
     except (OSError, ValueError) as exc:
         raise MnistEdgeError(f"{path}: unreadable ({exc})") from None
+
+
+def read_metrics(folder: str | os.PathLike) -> dict:
+    """``metrics.json`` of a training folder, or {} when there is none.
+
+    Raises:
+        MnistEdgeError: it exists but is unreadable or not a JSON object.
+    """
+    path = Path(folder) / METRICS
+    if not path.is_file():
+        return {}
+    metrics = read_json(path)
+    if not isinstance(metrics, dict):
+        raise MnistEdgeError(f"{path}: expected a JSON object, found {type(metrics).__name__}: train again")
+    return metrics
+
+
+def recorded_dataset(metrics: dict, facts: dict | None = None) -> tuple[str | None, str | None]:
+    """The dataset a model was trained on, and the folder training read it from.
+
+    The one place this is looked up: the facts embedded in an exported model name the
+    dataset first (they travel with the file), then ``metrics.json``; the folder comes
+    from ``metrics.json`` only (models never record a path). Values of the wrong type
+    count as absent: both are read back from files a user may have edited.
+
+    Returns:
+        (dataset name or None, data folder or None).
+    """
+    name = (facts or {}).get("dataset")
+    if not isinstance(name, str) or not name:
+        name = metrics.get("dataset") if isinstance(metrics.get("dataset"), str) else None
+    config = metrics.get("config") if isinstance(metrics.get("config"), dict) else {}
+    data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
+    return name, data_dir
 
 
 def write_labels(folder: Path, names: list[str]) -> None:

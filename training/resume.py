@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.files import atomic_path
+from runtime.common.files import atomic_path
 from training import artifacts
 
 BEST_WEIGHTS = ".train-best.npz"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import MnistEdgeError
-from runtime.files import atomic_path
+from runtime.common.errors import ConfigError, check_seed
+from runtime.common.files import atomic_path
 from training import artifacts, resume
 from training.datasets import Dataset, load_dataset, stratified_indices
 from training.models import build_model, hidden_widths
@@ -66,7 +67,8 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
         The TrainResult. Nothing in the folder changes unless training finished.
 
     Raises:
-        MnistEdgeError: bad settings, or the dataset cannot be loaded.
+        ConfigError: bad settings.
+        MnistEdgeError: the dataset cannot be loaded.
     """
     _check(config)
     data = data or load_dataset(config.dataset, config.data_dir)
@@ -129,10 +131,11 @@ def _images(x: np.ndarray) -> np.ndarray:
 
 def _check(config: TrainConfig) -> None:
     hidden_widths(config.arch, config.hidden)
+    check_seed(config.seed)
     for name in ("epochs", "batch_size"):
         if getattr(config, name) < 1:
-            raise MnistEdgeError(f"--{name.replace('_', '-')} must be at least 1")
+            raise ConfigError(name, f"must be at least 1, got {getattr(config, name)}")
     if config.patience < 0:
-        raise MnistEdgeError("--patience must be 0 or more")
-    if config.learning_rate <= 0:
-        raise MnistEdgeError("--learning-rate must be positive")
+        raise ConfigError("patience", f"must be 0 or more, got {config.patience}")
+    if not config.learning_rate > 0 or not math.isfinite(config.learning_rate):
+        raise ConfigError("learning_rate", f"must be a positive number, got {config.learning_rate}")

@@ -13,10 +13,11 @@ import functools
 import importlib
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from runtime.errors import BackendError
+from runtime.common.errors import BackendError
 
 BACKEND_ENV = "MNIST_EDGE_BACKEND"
 # The Edge TPU runtime library, by platform (as pycoral names it).

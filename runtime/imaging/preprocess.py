@@ -1,7 +1,7 @@
 """Bring any picture of digits (a photo, a camera frame, a scan) into the MNIST input convention.
 
 The model's input is raw pixel intensity 0..255, bright ink on a dark background,
-28x28 (see GUIDE.md). MNIST itself was made by fitting each digit into a 20x20 box
+28x28 (``runtime.common.convention``). MNIST itself was made by fitting each digit into a 20x20 box
 (aspect ratio kept, anti-aliased) and centring its centre of mass in a 28x28
 field. A camera sees something else: dark ink on grey-white paper, uneven light,
 a shadow, noise, the digit anywhere and at any size. The steps below close that
@@ -14,7 +14,7 @@ gap, each a small numpy-in, numpy-out function:
    ink is bright on black whatever the lighting;
 4. ``ink_threshold``: ink must stand out from the paper by ``MIN_CONTRAST``
    levels, else the frame has no digit;
-5. find the digit(s) among the connected components (``runtime.segment``);
+5. find the digit(s) among the connected components (``runtime.imaging.segment``);
 6. ``digit_crop`` + ``fit_and_center``: crop, stretch the stroke to 255, fit into
    20x20 and centre by centre of mass in 28x28.
 
@@ -29,11 +29,19 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from runtime.errors import ImageError
-from runtime.segment import (Box, Component, Glyph, connected_components, digit_row, main_digit, split_columns,
-                             touching_count)
+from runtime.common.convention import MNIST_SIDE
+from runtime.common.errors import ImageError
+from runtime.imaging.segment import (
+    Box,
+    Component,
+    Glyph,
+    connected_components,
+    digit_row,
+    main_digit,
+    split_columns,
+    touching_count,
+)
 
-MNIST_SIDE = 28  # pixels, the model's input height and width
 DIGIT_BOX = 20  # pixels, the box MNIST fits each digit into
 WORK_SIDE = 160  # pixels, frames are shrunk until their longer side is at most this
 BACKGROUND_CELLS = 40  # the paper is estimated on a grid this many cells across
@@ -163,15 +171,15 @@ def ink_threshold(ink: np.ndarray) -> int | None:
     return max(1, int(peak * INK_LEVEL))
 
 
-def is_sharp(ink: np.ndarray, labels: np.ndarray, component: Component) -> bool:
+def is_sharp(ink: np.ndarray, component_map: np.ndarray, component: Component) -> bool:
     """True when the blob has the sharp edges of ink, not the soft ones of a shadow or a lighting residue.
 
     Compares the ink level in a 2-pixel ring around the blob with the level inside it.
     """
     b = component.box.grown(2)
     top, left = max(0, b.top), max(0, b.left)
-    inside = labels[top : b.bottom, left : b.right]
-    own = inside == component.label
+    inside = component_map[top : b.bottom, left : b.right]
+    own = inside == component.component_id
     ring = _rank_filter(own.view(np.uint8), 5, np.maximum).astype(bool) & (inside == 0)
     if not ring.any():
         return True  # the blob fills the image: nothing outside it to compare with
@@ -179,13 +187,14 @@ def is_sharp(ink: np.ndarray, labels: np.ndarray, component: Component) -> bool:
     return float(np.median(values[ring])) <= MAX_SOFTNESS * float(np.median(values[own]))
 
 
-def digit_crop(ink: np.ndarray, labels: np.ndarray, glyph: Glyph, threshold: int) -> np.ndarray:
+def digit_crop(ink: np.ndarray, component_map: np.ndarray, glyph: Glyph, threshold: int) -> np.ndarray:
     """The glyph's ink cut out of ``ink``: only its own blobs and their 1-pixel rim (anti-aliasing) are kept,
     the paper's residue is set to 0 and the stroke stretched to 255."""
     box = glyph.box
     crop = ink[box.top : box.bottom, box.left : box.right].astype(np.float32)
-    inside = labels[box.top : box.bottom, box.left : box.right]
-    own = inside == glyph.labels[0] if len(glyph.labels) == 1 else np.isin(inside, glyph.labels)
+    inside = component_map[box.top : box.bottom, box.left : box.right]
+    ids = glyph.component_ids
+    own = inside == ids[0] if len(ids) == 1 else np.isin(inside, ids)
     crop[~_rank_filter(own.view(np.uint8), 3, np.maximum).astype(bool)] = 0  # neighbours, shadow residue
     floor = threshold * FLOOR_LEVEL / INK_LEVEL
     crop = np.clip(crop - floor, 0, None)
@@ -252,14 +261,14 @@ def find_digits(image: np.ndarray, multi: bool = False, region: Region | None = 
     threshold = ink_threshold(ink)
     if threshold is None:
         return []
-    labels, components = connected_components(ink > threshold)
-    components = [c for c in components[:MAX_CANDIDATES] if is_sharp(ink, labels, c)]
+    component_map, components = connected_components(ink > threshold)
+    components = [c for c in components[:MAX_CANDIDATES] if is_sharp(ink, component_map, c)]
     if multi:
         glyphs = _split_touching(digit_row(components, ink.shape[0]), ink, expected)
     else:
         glyph = main_digit(components, ink.shape[0])
         glyphs = [glyph] if glyph else []
-    return [DigitCrop(fit_and_center(digit_crop(ink, labels, g, threshold)), _to_original(g.box, factor, offset),
+    return [DigitCrop(fit_and_center(digit_crop(ink, component_map, g, threshold)), _to_original(g.box, factor, offset),
                       g.touching) for g in glyphs]
 
 
@@ -301,7 +310,7 @@ def _split(glyph: Glyph, ink: np.ndarray, parts: int) -> list[Glyph]:
     if parts == 1 or b.width < parts * 2:
         return [glyph]
     cuts = [0, *split_columns(ink[b.top : b.bottom, b.left : b.right], parts), b.width]
-    return [Glyph(glyph.labels, Box(b.top, b.bottom, b.left + lo, b.left + hi), touching=True)
+    return [Glyph(glyph.component_ids, Box(b.top, b.bottom, b.left + lo, b.left + hi), touching=True)
             for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
 
 

@@ -7,7 +7,7 @@ Targets:
   float16 or hybrid kernels, no per-channel FULLY_CONNECTED (tflite-micro rejects
   it at run time), and an estimate of the tensor arena.
 - LiteRT CPU: the interpreter loads, allocates and runs the model (checked in a
-  child process by ``runtime.guard``, so a crash is reported, not suffered).
+  child process by ``runtime.inference.probe``, so a crash is reported, not suffered).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 
-from runtime.errors import MnistEdgeError
-from runtime.modelfile import EDGETPU_CUSTOM_OP, ModelInfo, read_model
+from runtime.common.errors import MnistEdgeError
+from runtime.modelfile.reader import EDGETPU_CUSTOM_OP, ModelInfo, read_model
 
 EIGHT_BIT = ("int8", "uint8")
 EDGETPU_CONSTANT_TYPES = (*EIGHT_BIT, "int32")  # int32 for biases and shapes
@@ -114,7 +114,7 @@ def inspect_model(path: str | os.PathLike, backend: str | None = None) -> Inspec
 
 def cpu_verdict(info: ModelInfo, backend: str | None = None) -> Verdict:
     """LiteRT / tflite-runtime on a CPU: the interpreter loads and runs it (in a child process)."""
-    from runtime.guard import probe
+    from runtime.inference.probe import probe
 
     target = "LiteRT CPU"
     if info.edgetpu_compiled:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runtime.camera import Frame
-from runtime.classifier import Classifier
-from runtime.errors import ImageError
-from runtime.preprocess import DigitCrop, Region, find_digits
-from runtime.segment import Box
+from runtime.common.errors import ImageError
+from runtime.imaging.preprocess import DigitCrop, Region, find_digits
+from runtime.imaging.segment import Box
+from runtime.inference.classifier import Classifier
+from runtime.streaming.sources import Frame
 
 FPS_AVERAGE_FRAME_COUNT = 10  # frames in the rolling FPS average
 HISTOGRAM_BINS_PER_DECADE = 230  # latency histogram resolution: 1% steps
@@ -29,11 +29,17 @@ HISTOGRAM_RANGE_S = (1e-6, 100.0)  # seconds covered by the latency histogram
 class Digit:
     """One digit read from a frame: class index and name, probability, and where it was (pixels)."""
 
-    label: int | None  # None when its score is below the reader's min_score
+    class_id: int | None  # None when its score is below the reader's min_score
     name: str | None
     score: float
     box: Box
     touching: bool = False  # split off a blob of several touching digits: treat with care
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; ``label`` is the class id (None when unsure), ``box`` is [left, top, width, height]."""
+        b = self.box
+        return {"label": self.class_id, "name": self.name, "score": round(self.score, 4),
+                "box": [b.left, b.top, b.width, b.height], "touching": self.touching}
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class FrameResult:
         """The digits' names read left to right ("407"), "?" for an unsure one; None when no digit."""
         if not self.digits:
             return None
-        return "".join(d.name if d.label is not None else "?" for d in self.digits)
+        return "".join(d.name if d.class_id is not None else "?" for d in self.digits)
 
     @property
     def score(self) -> float | None:
@@ -62,7 +68,31 @@ class FrameResult:
 
     @property
     def total_ms(self) -> float:
+        """Preprocessing plus inference, in milliseconds (the source's own time excluded)."""
         return self.preprocess_ms + self.inference_ms
+
+    def to_dict(self, multi: bool = False, fps: float | None = None) -> dict:
+        """The JSON line ``classify --json`` prints for this frame.
+
+        Args:
+            multi: a whole reading (``text``, ``score``, every digit) instead of the main digit's
+                ``label``, ``name`` and ``score``.
+            fps: the stream's rolling frame rate, when there is a stream.
+        """
+        row: dict = {"frame": self.index, "origin": self.origin}
+        if self.error:
+            return {**row, "error": self.error}
+        if multi:
+            row.update(text=self.text, score=self.score and round(self.score, 4),
+                       digits=[d.to_dict() for d in self.digits])
+        else:
+            main = self.digits[0].to_dict() if self.digits else {"label": None, "name": None, "score": None}
+            row.update(label=main["label"], name=main["name"], score=main["score"])
+        row.update(ms=round(self.total_ms, 3), preprocess_ms=round(self.preprocess_ms, 3),
+                   inference_ms=round(self.inference_ms, 3))
+        if fps is not None:
+            row["fps"] = round(fps, 1)
+        return row
 
 
 class DigitReader:
@@ -75,7 +105,7 @@ class DigitReader:
             multi: read a row of digits (a written number) instead of the largest digit.
             expected: with ``multi``, the number of digits to split touching ones into.
             region: only look inside (x, y, width, height) of each frame.
-            min_score: digits with a lower probability are reported as unsure (label None).
+            min_score: digits with a lower probability are reported as unsure (class_id None).
         """
         self.classifier, self.multi, self.region, self.min_score = classifier, multi, region, min_score
         self.expected = expected
@@ -101,7 +131,7 @@ class DigitReader:
         score = float(probs[k])
         if score < self.min_score:
             return Digit(None, None, score, crop.box, crop.touching)
-        return Digit(k, self.classifier.labels[k], score, crop.box, crop.touching)
+        return Digit(k, self.classifier.class_names[k], score, crop.box, crop.touching)
 
 
 class LatencyHistogram:
@@ -158,7 +188,7 @@ class StreamStats:
     def summary(self) -> dict:
         """Frames, outcomes, overall FPS and latency percentiles (ms) as a plain dict."""
         elapsed = time.perf_counter() - self._start
-        ms = lambda h, q: round(h.percentile(q) * 1e3, 3) if h.count else None  # noqa: E731
+        ms = lambda h, q: round(h.percentile(q) * 1e3, 3) if h.count else None
         return {"frames": self.frames, "with_digit": self.with_digit, "no_digit": self.no_digit,
                 "errors": self.errors, "seconds": round(elapsed, 3),
                 "fps": round(self.frames / elapsed, 1) if elapsed > 0 else None,

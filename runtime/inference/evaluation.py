@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from runtime.classifier import Classifier
-from runtime.errors import DataError
-from runtime.preprocess import MNIST_SIDE
+from runtime.common.convention import MNIST_SIDE
+from runtime.common.errors import DataError
+from runtime.inference.classifier import Classifier
 
 
 @dataclass(frozen=True)
@@ -17,14 +17,16 @@ class Evaluation:
     """A model's result on one labelled set.
 
     Attributes:
-        predicted: [N] predicted class indices.
-        accuracy: share of ``predicted`` equal to the true labels (0..1).
+        predicted: [N] predicted class ids.
+        accuracy: share of ``predicted`` equal to the true class ids (0..1; NaN without them).
         seconds: wall time of the batched inference, preprocessing excluded.
+        scores: [N, classes] probabilities.
     """
 
     predicted: np.ndarray
     accuracy: float
     seconds: float
+    scores: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def count(self) -> int:
@@ -37,21 +39,59 @@ class Evaluation:
         return 1000.0 * self.seconds / max(1, self.count)
 
 
-def evaluate(classifier: Classifier, x: np.ndarray, y: np.ndarray) -> Evaluation:
+def evaluate(classifier: Classifier, x: np.ndarray, y: np.ndarray | None = None) -> Evaluation:
     """Classify ``x`` in batches and score it against ``y``.
 
     Args:
         classifier: the model to run.
         x: [N,28,28] or [N,28,28,1] images in the input convention (0..255).
-        y: [N] true class indices.
+        y: [N] true class ids (None: accuracy is NaN).
 
     Returns:
         The Evaluation.
     """
     start = time.perf_counter()
-    predicted = classifier.scores(x).argmax(axis=1)
+    scores = classifier.scores(x)
     seconds = time.perf_counter() - start
-    return Evaluation(predicted, float(np.mean(predicted == np.asarray(y))) if len(y) else 0.0, seconds)
+    predicted = scores.argmax(axis=1)
+    if y is None:
+        accuracy = float("nan")
+    else:
+        accuracy = float(np.mean(predicted == np.asarray(y))) if len(y) else 0.0
+    return Evaluation(predicted, accuracy, seconds, scores)
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    """``evaluate``'s answer for one model on one labelled set: the Evaluation and per-class figures."""
+
+    model: str
+    dataset: str
+    class_names: list[str]
+    backend: str
+    evaluation: Evaluation
+    confusion: np.ndarray  # [true, predicted] counts
+    precision: np.ndarray  # [classes]
+    recall: np.ndarray  # [classes]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (the keys ``evaluate --json`` prints)."""
+        ev = self.evaluation
+        recall = self.recall.round(4).tolist()
+        return {"model": self.model, "dataset": self.dataset, "images": ev.count, "accuracy": ev.accuracy,
+                "ms_per_image": round(ev.ms_per_image, 5), "backend": self.backend,
+                "labels": self.class_names, "precision": self.precision.round(4).tolist(), "recall": recall,
+                "per_class_accuracy": dict(zip(self.class_names, recall)),
+                "confusion_matrix": self.confusion.tolist()}
+
+
+def class_report(classifier: Classifier, x: np.ndarray, y: np.ndarray, dataset: str) -> ClassReport:
+    """Evaluate ``classifier`` on ``(x, y)`` with its confusion matrix, precision and recall."""
+    ev = evaluate(classifier, x, y)
+    matrix = confusion_matrix(y, ev.predicted, classifier.num_classes)
+    precision, recall = precision_recall(matrix)
+    return ClassReport(str(classifier.path), dataset, list(classifier.class_names), classifier.backend.name, ev,
+                       matrix, precision, recall)
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> float:

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.errors import MnistEdgeError
+from runtime.common.errors import MnistEdgeError
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import struct
 from pathlib import Path
@@ -10,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.errors import ModelError
-from runtime.modelfile import read_model
-from runtime.verify import FlatbufferError, verify_model
-from schema_source import render
+from runtime.common.errors import ModelError
+from runtime.modelfile.reader import read_model
+from runtime.modelfile.structure import FlatbufferError, check_structure
+from tools.gen_schema import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,22 +34,22 @@ def flipped(good: bytes, seed: int, upto: int = 3000) -> bytes:
 
 
 def test_schema_matches_the_tflite_package():
-    assert (ROOT / "runtime" / "schema.py").read_text() == render(), \
-        "regenerate: python tests/schema_source.py > runtime/schema.py"
+    assert (ROOT / "runtime" / "modelfile" / "schema.py").read_text() == render(), \
+        "regenerate: python tools/gen_schema.py > runtime/modelfile/schema.py"
 
 
 def test_every_exported_model_verifies(digits_model):
     paths = sorted(digits_model[0].glob("*.tflite"))
     assert len(paths) >= 3
     for path in paths:
-        verify_model(path.read_bytes())
+        check_structure(path.read_bytes())
 
 
 def test_every_cut_into_the_flatbuffer_is_refused(good, digits_model):
     end = read_model(digits_model[0] / "model.int8.tflite").flatbuffer_bytes
     for cut in [*range(0, 4096), *range(4096, end, 61), end - 1]:
         with pytest.raises(FlatbufferError):
-            verify_model(good[:cut])
+            check_structure(good[:cut])
 
 
 def _tensor_name(buf: bytes) -> int:
@@ -73,7 +74,7 @@ def test_broken_rules_are_named(good):
     }
     for message, blob in cases.items():
         with pytest.raises(FlatbufferError, match=message):
-            verify_model(blob)
+            check_structure(blob)
 
 
 def test_read_model_reports_the_broken_rule(good, tmp_path):
@@ -93,7 +94,7 @@ def test_verdicts_match_litert(good):
     for seed in range(400):
         blob = flipped(good, seed)
         try:
-            verify_model(blob)
+            check_structure(blob)
             ours = False
         except FlatbufferError:
             ours = True
@@ -110,16 +111,12 @@ def test_verdicts_match_litert(good):
 @settings(max_examples=300, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), upto=st.sampled_from([64, 512, 3000]))
 def test_damage_gives_a_verdict_never_another_exception(good, seed, upto):
-    try:
-        verify_model(flipped(good, seed, upto))
-    except FlatbufferError:
-        pass
+    with contextlib.suppress(FlatbufferError):
+        check_structure(flipped(good, seed, upto))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(min_size=0, max_size=400))
 def test_junk_after_the_identifier_gives_a_verdict(tail):
-    try:
-        verify_model(tail[:4] + b"TFL3" + tail[4:])
-    except FlatbufferError:
-        pass
+    with contextlib.suppress(FlatbufferError):
+        check_structure(tail[:4] + b"TFL3" + tail[4:])

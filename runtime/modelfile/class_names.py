@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runtime.errors import ModelError
+from runtime.common.convention import LABELS_FILE
+from runtime.common.errors import ModelError
 
-LABELS_FILE = "labels.txt"
 
-
-def labels_path(model_path: str | os.PathLike) -> Path:
+def class_names_path(model_path: str | os.PathLike) -> Path:
     """The ``labels.txt`` that belongs to a model file (in the same folder)."""
     return Path(model_path).with_name(LABELS_FILE)
 
 
-def read_labels(path: str | os.PathLike) -> list[str]:
+def read_class_names(path: str | os.PathLike) -> list[str]:
     """Read class names, one per line, ignoring a trailing empty line.
 
     Raises:
@@ -24,20 +23,20 @@ def read_labels(path: str | os.PathLike) -> list[str]:
     try:
         names = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: cannot read labels ({exc})") from None
+        raise ModelError(f"{path}: cannot read class names ({exc})") from None
     names = [n.strip() for n in names if n.strip()]
     if not names:
         raise ModelError(f"{path}: the labels file is empty")
     return names
 
 
-def labels_for_model(model_path: str | os.PathLike, num_classes: int, embedded: list | None = None) -> list[str]:
+def class_names_for_model(model_path: str | os.PathLike, num_classes: int, embedded: list | None = None) -> list[str]:
     """Class names for a model: those embedded in it, else its ``labels.txt``, else "0", "1", ...
 
     Args:
         model_path: the model file.
         num_classes: the model's outputs.
-        embedded: the labels in the model's own metadata, if any (ignored unless
+        embedded: the class names in the model's own metadata, if any (ignored unless
             they are ``num_classes`` strings).
 
     Raises:
@@ -45,10 +44,10 @@ def labels_for_model(model_path: str | os.PathLike, num_classes: int, embedded: 
     """
     if isinstance(embedded, list) and len(embedded) == num_classes and all(isinstance(n, str) for n in embedded):
         return list(embedded)
-    path = labels_path(model_path)
+    path = class_names_path(model_path)
     if not path.exists():
         return [str(i) for i in range(num_classes)]
-    names = read_labels(path)
+    names = read_class_names(path)
     if len(names) != num_classes:
         raise ModelError(f"{path} names {len(names)} classes but the model has {num_classes} outputs")
     return names

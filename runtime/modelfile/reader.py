@@ -1,6 +1,6 @@
 """Read a ``.tflite`` file's structure in pure Python: no interpreter, no TensorFlow.
 
-The flatbuffer is first verified (``runtime.verify``: every offset, vector and
+The flatbuffer is first verified (``runtime.modelfile.structure``: every offset, vector and
 string inside the file), then parsed with the ``tflite`` package (the schema's
 generated accessors). Every read error becomes a ModelError, so hostile bytes (truncated copies, flipped
 bits) end in one line instead of a crash. ``inspect``, the Edge TPU check and the
@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import ModelError
-from runtime.verify import FlatbufferError, verify_model
+from runtime.common.convention import LABELS_FILE, METADATA_FILE
+from runtime.common.errors import ModelError
+from runtime.modelfile.structure import FlatbufferError, check_structure
 
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
-METADATA_FILE = "mnist_edge.json"  # associated file: dataset, labels, input convention, export settings, accuracy
-LABELS_FILE = "labels.txt"  # associated file: one class name per line (TFLite Support's convention)
 MAX_ASSOCIATED_BYTES = 1 << 20  # per associated file: refuse zip bombs
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"  # what edgetpu_compiler puts in place of the ops it maps
 MAX_MODEL_BYTES = 1 << 30  # larger files are not digit classifiers; refuse before reading them
@@ -187,7 +186,7 @@ def read_model(path: str | os.PathLike) -> ModelInfo:
     """
     path = check_model_file(path)
     buf = path.read_bytes()
-    verify_content(path, buf)
+    check_model_bytes(path, buf)
     try:
         return _parse(path, buf)
     except ValueError as exc:  # a value the graph cannot hold (the structure itself is verified)
@@ -197,14 +196,14 @@ def read_model(path: str | os.PathLike) -> ModelInfo:
                          "a truncated or corrupted copy?)") from None
 
 
-def verify_content(path: str | os.PathLike, buf: bytes) -> None:
-    """Run the flatbuffer verifier (``runtime.verify``) on a model's bytes.
+def check_model_bytes(path: str | os.PathLike, buf: bytes) -> None:
+    """Check a model's bytes with ``runtime.modelfile.structure``, naming ``path`` in the error.
 
     Raises:
         ModelError: naming the file and the first rule the bytes break.
     """
     try:
-        verify_model(buf)
+        check_structure(buf)
     except FlatbufferError as exc:
         raise ModelError(f"{path}: damaged TFLite file ({exc}; a truncated or corrupted copy?)") from None
 

@@ -1,6 +1,6 @@
 """The small real model the tests share, built once with TensorFlow.
 
-``python tests/models.py DIR`` writes it to DIR, so the tflite-runtime run (a venv
+``python tools/test_models.py DIR`` writes it to DIR, so the tflite-runtime run (a venv
 without TensorFlow, see the Makefile) tests the runtime on the same kind of files;
 the test session points ``MNIST_EDGE_MODELS`` at DIR instead of training.
 """

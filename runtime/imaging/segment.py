@@ -55,18 +55,18 @@ class Box:
 
 @dataclass(frozen=True)
 class Component:
-    """One 8-connected blob of ink: its label in the label image, bounding box and pixel count."""
+    """One 8-connected blob of ink: its id in the component map, bounding box and pixel count."""
 
-    label: int
+    component_id: int  # its value in the component map (1..K)
     box: Box
     area: int
 
 
 @dataclass(frozen=True)
 class Glyph:
-    """The ink of one digit: the labels of its components, its box, and whether it was split off a wider blob."""
+    """The ink of one digit: the ids of its components, its box, and whether it was split off a wider blob."""
 
-    labels: tuple[int, ...]
+    component_ids: tuple[int, ...]
     box: Box
     touching: bool = False
     area: int = 0  # ink pixels
@@ -79,7 +79,7 @@ def connected_components(mask: np.ndarray) -> tuple[np.ndarray, list[Component]]
         mask: HxW boolean (or 0/1) array.
 
     Returns:
-        (labels, components): an HxW int32 label image (0 = background, 1..K) and
+        (component_map, components): an HxW int32 map of component ids (0 = background, 1..K) and
         the K components, largest first.
     """
     mask = np.asarray(mask, dtype=bool)
@@ -93,10 +93,10 @@ def connected_components(mask: np.ndarray) -> tuple[np.ndarray, list[Component]]
     _join_runs(run_rows.tolist(), run_starts.tolist(), run_ends.tolist(), parent)
     roots = np.array([_find(parent, i) for i in range(len(parent))], dtype=np.int64)
     unique_roots, run_label = np.unique(roots, return_inverse=True)
-    labels = np.zeros((h, w), dtype=np.int32)
-    labels[mask] = np.repeat(run_label.astype(np.int32) + 1, run_ends - run_starts)  # row-major, like the runs
+    component_map = np.zeros((h, w), dtype=np.int32)
+    component_map[mask] = np.repeat(run_label.astype(np.int32) + 1, run_ends - run_starts)  # row-major, like the runs
     components = _describe(run_rows, run_starts, run_ends, run_label, len(unique_roots))
-    return labels, sorted(components, key=lambda c: c.area, reverse=True)
+    return component_map, sorted(components, key=lambda c: c.area, reverse=True)
 
 
 def _join_runs(rows: list[int], starts: list[int], ends: list[int], parent: list[int]) -> None:
@@ -163,12 +163,12 @@ def main_digit(components: list[Component], image_height: int) -> Glyph | None:
     candidates = plausible(components, image_height)
     if not candidates:
         return None
-    box, labels = candidates[0].box, [candidates[0].label]
+    box, ids = candidates[0].box, [candidates[0].component_id]
     near = box.grown(round(MERGE_MARGIN * box.height))
     for c in _pieces(components)[1:]:
         if c.box.overlaps(near):
-            box, labels = box.union(c.box), labels + [c.label]
-    return Glyph(tuple(labels), box)
+            box, ids = box.union(c.box), ids + [c.component_id]
+    return Glyph(tuple(ids), box)
 
 
 def digit_row(components: list[Component], image_height: int) -> list[Glyph]:
@@ -197,10 +197,10 @@ def _merge_columns(components: list[Component]) -> list[Glyph]:
     for c in sorted(components, key=lambda c: c.box.left):
         host = next((k for k in range(len(glyphs) - 1, -1, -1) if _same_digit(glyphs[k].box, c.box)), None)
         if host is None:
-            glyphs.append(Glyph((c.label,), c.box, area=c.area))
+            glyphs.append(Glyph((c.component_id,), c.box, area=c.area))
         else:
             g = glyphs[host]
-            glyphs[host] = Glyph(g.labels + (c.label,), g.box.union(c.box), area=g.area + c.area)
+            glyphs[host] = Glyph(g.component_ids + (c.component_id,), g.box.union(c.box), area=g.area + c.area)
     return glyphs
 
 

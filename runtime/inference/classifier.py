@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.backend import get_backend, load_delegate
-from runtime.errors import ImageError, ModelError, first_line
-from runtime.guard import probe
-from runtime.labels import labels_for_model
-from runtime.modelfile import read_model
-from runtime.preprocess import MNIST_SIDE
-from runtime.quant import dequantize, quantize
+from runtime.common.convention import INPUT_SHAPE, MNIST_SIDE
+from runtime.common.errors import ImageError, ModelError, first_line
+from runtime.inference.backend import get_backend, load_delegate
+from runtime.inference.probe import probe
+from runtime.inference.quant import dequantize, quantize
+from runtime.modelfile.class_names import class_names_for_model
+from runtime.modelfile.reader import read_model
 
 MAX_BATCH = 1024  # images per invoke: bounds the input tensor at ~3 MB (float32)
 SUPPORTED_INPUT_DTYPES = (np.float32, np.uint8, np.int8)
@@ -22,9 +22,9 @@ SUPPORTED_INPUT_DTYPES = (np.float32, np.uint8, np.int8)
 
 @dataclass(frozen=True)
 class Prediction:
-    """One classified image: class index, class name and its probability (0..1)."""
+    """One classified image: class id (output index), class name and its probability (0..1)."""
 
-    label: int
+    class_id: int
     name: str
     score: float
 
@@ -48,19 +48,19 @@ class Classifier:
     are run one image per invoke.
     """
 
-    def __init__(self, model_path: str | os.PathLike, labels: list[str] | None = None,
+    def __init__(self, model_path: str | os.PathLike, class_names: list[str] | None = None,
                  num_threads: int | None = None, backend: str | None = None, delegate: str | None = None,
                  guard: bool = False):
         """Load a model and check its contract.
 
         Args:
             model_path: the ``.tflite`` file.
-            labels: class names; default: those embedded in the model, else ``labels.txt``
+            class_names: the model's classes, by output index; default: those embedded in the model, else ``labels.txt``
                 beside it, else "0".."N-1".
             num_threads: interpreter threads (default: the back-end's choice).
-            backend: interpreter module name (see ``runtime.backend``).
+            backend: interpreter module name (see ``runtime.inference.backend``).
             delegate: "edgetpu" (Coral) or the path of a delegate library.
-            guard: first try the model in a child process (``runtime.guard``), so that
+            guard: first try the model in a child process (``runtime.inference.probe``), so that
                 an interpreter crash on a hostile file becomes a ModelError; costs ~0.3 s.
 
         Raises:
@@ -89,11 +89,11 @@ class Classifier:
             raise ModelError(f"{self.path}: the interpreter cannot load it ({first_line(exc)})") from None
         self._input, self._output, self.num_classes = _check_contract(self._interpreter, self.path)
         self.metadata = self.info.project_metadata()
-        if labels is None:
-            labels = labels_for_model(self.path, self.num_classes, self.metadata.get("labels"))
-        if len(labels) != self.num_classes:
-            raise ModelError(f"{len(labels)} labels given for a model with {self.num_classes} classes")
-        self.labels = labels
+        if class_names is None:
+            class_names = class_names_for_model(self.path, self.num_classes, self.metadata.get("labels"))
+        if len(class_names) != self.num_classes:
+            raise ModelError(f"{len(class_names)} class names given for a model with {self.num_classes} classes")
+        self.class_names = class_names
         self._fixed_batch = self._input.fixed_batch
         self._batch = 1
 
@@ -101,6 +101,12 @@ class Classifier:
     def input_dtype(self) -> np.dtype:
         """The model's input tensor type (float32, uint8 or int8)."""
         return self._input.dtype
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size the model was exported with when it cannot be resized (1 for
+        Edge TPU and microcontroller exports), else None: any batch runs in one invoke."""
+        return self._fixed_batch
 
     @property
     def size_bytes(self) -> int:
@@ -125,14 +131,14 @@ class Classifier:
         """The top class of every image in a batch (see ``scores`` for the input forms)."""
         probs = self.scores(images)
         top = probs.argmax(axis=1)
-        return [Prediction(int(k), self.labels[k], float(p[k])) for k, p in zip(top, probs)]
+        return [Prediction(int(k), self.class_names[k], float(p[k])) for k, p in zip(top, probs)]
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
         inp, out = self._input, self._output
         try:
             if len(batch) != self._batch and not self._fixed_batch:
                 # One invoke per batch: resize the input tensor instead of looping in Python.
-                self._interpreter.resize_tensor_input(inp.index, [len(batch), MNIST_SIDE, MNIST_SIDE, 1])
+                self._interpreter.resize_tensor_input(inp.index, [len(batch), *INPUT_SHAPE])
                 self._interpreter.allocate_tensors()
                 self._batch = len(batch)
             self._interpreter.set_tensor(inp.index, quantize(batch, inp.scale, inp.zero_point, inp.dtype))
@@ -159,7 +165,7 @@ def _check_contract(interpreter, path: Path) -> tuple[_Tensor, _Tensor, int]:
         raise ModelError(f"{path}: expected 1 input and 1 output, found {len(inputs)} and {len(outputs)}")
     inp, out = inputs[0], outputs[0]
     shape = tuple(int(d) for d in inp["shape"])
-    if len(shape) != 4 or shape[1:] != (MNIST_SIDE, MNIST_SIDE, 1):
+    if len(shape) != 4 or shape[1:] != INPUT_SHAPE:
         raise ModelError(f"{path}: expected input shape [N, 28, 28, 1], found {list(shape)}")
     if inp["dtype"] not in SUPPORTED_INPUT_DTYPES:
         raise ModelError(f"{path}: input type {np.dtype(inp['dtype']).name} is not float32, uint8 or int8")
@@ -182,7 +188,7 @@ def _as_batch(images: np.ndarray) -> np.ndarray:
         x = x[None]
     if x.ndim == 3:
         x = x[..., None]
-    if x.ndim != 4 or x.shape[1:] != (MNIST_SIDE, MNIST_SIDE, 1):
+    if x.ndim != 4 or x.shape[1:] != INPUT_SHAPE:
         raise ImageError(f"expected images of shape [N, 28, 28] or [N, 28, 28, 1], got {list(x.shape)}")
     if x.dtype.kind not in "uif":
         raise ImageError(f"expected numeric pixel values, got dtype {x.dtype}")

@@ -2,11 +2,11 @@
 
 LiteRT runs that verifier before it builds an interpreter; tflite-runtime 2.14 (the
 last wheel for many boards) does not, so a file with a flipped offset can make it
-read outside the model and crash the process. ``verify_model`` applies the same
+read outside the model and crash the process. ``check_structure`` applies the same
 rules first, on any back-end: every table, vtable, vector and string lies inside
 the buffer and is aligned, strings end in a zero byte, union values match their
 type, nesting stays under 64 levels and 1,000,000 tables. The field kinds come from
-``runtime.schema``. It checks structure only; values (tensor indices, shapes) are the
+``runtime.modelfile.schema``. It checks structure only; values (tensor indices, shapes) are the
 interpreter's to check.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 
-from runtime.schema import TABLES, UNIONS
+from runtime.modelfile.schema import TABLES, UNIONS
 
 MAX_DEPTH = 64  # flatbuffers::Verifier's defaults, which TFLite uses
 MAX_TABLES = 1_000_000
@@ -30,7 +30,7 @@ _FIELDS = {name: tuple(tuple(f.split(":", 1)) if f != "-" else ("-", "-") for f 
            for name, spec in TABLES.items()}
 
 
-def verify_model(buf: bytes, identifier: bytes = b"TFL3") -> None:
+def check_structure(buf: bytes, identifier: bytes = b"TFL3") -> None:
     """Verify a whole ``.tflite`` buffer from its root ``Model`` table.
 
     Raises:

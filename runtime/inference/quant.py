@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-QUANTIZED_DTYPES = (np.uint8, np.int8)
-
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype | type) -> np.ndarray:
     """Quantize real values to ``dtype``, clipping to its range.

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from runtime.errors import ImageError
-from runtime.preprocess import to_mnist
+from runtime.common.errors import ImageError
+from runtime.imaging.preprocess import to_mnist
 
 MAX_IMAGE_PIXELS = 50_000_000  # refuse larger images before decoding (decompression bombs)
 

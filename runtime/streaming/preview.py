@@ -13,7 +13,7 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 
-from runtime.stream import FrameResult
+from runtime.streaming.reader import FrameResult
 
 WINDOW = "mnist-edge"
 CROP_SCALE = 4  # the 28x28 crops are drawn 4x larger in the top-left corner
@@ -26,7 +26,7 @@ def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
     draw = ImageDraw.Draw(rgb)
     for digit in result.digits:
         b = digit.box
-        colour = (0, 200, 0) if digit.label is not None else (230, 160, 0)
+        colour = (0, 200, 0) if digit.class_id is not None else (230, 160, 0)
         draw.rectangle([b.left, b.top, b.right - 1, b.bottom - 1], outline=colour, width=2)
         draw.text((b.left, max(0, b.top - 12)), f"{digit.name or '?'} {digit.score:.0%}", fill=colour)
     side = 28 * CROP_SCALE

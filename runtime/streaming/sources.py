@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import ImageError, SourceError
-from runtime.images import load_image
+from runtime.common.errors import ImageError, SourceError
+from runtime.imaging.image_files import load_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mjpeg", ".mjpg", ".h264", ".mpg", ".mpeg"}

@@ -1,0 +1,6 @@
+"""Images into the model's form: pure numpy functions, image files through Pillow.
+
+- ``image_files``: read a file as an HxW uint8 grayscale array (``load_image``, ``load_digit``).
+- ``preprocess``: a photo or frame -> 28x28 MNIST-form crops (``to_mnist``, ``find_digits``).
+- ``segment``: connected components, digit boxes, touching-digit splits.
+"""

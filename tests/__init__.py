@@ -1,0 +1,1 @@
+"""The test suite: real data, real models, the real interpreter (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""Maintainers' tools: generators and simulators used by tests and benchmarks, not shipped in the wheel."""
