@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import machine  # noqa: E402
-from export.convert import FLOAT32, INT8, convert_keras_model  # noqa: E402
+from export.convert import convert_keras_model  # noqa: E402
 from export.floor import DEFAULT_MARGIN  # noqa: E402
 from runtime import Classifier  # noqa: E402
+from runtime.common.convention import Variant  # noqa: E402
 from training.datasets import load_dataset, stratified_indices  # noqa: E402
 from training.tf import import_keras  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
@@ -55,7 +56,7 @@ class Scorer:
 
     def __init__(self, model, data, folder: Path):
         self.model, self.data, self.folder = model, data, folder
-        self.reference = self._predict(convert_keras_model(model, (FLOAT32,))[FLOAT32])
+        self.reference = self._predict(convert_keras_model(model, (Variant.FLOAT32,))[Variant.FLOAT32])
 
     def _predict(self, blob: bytes) -> np.ndarray:
         path = self.folder / "model.tflite"
@@ -63,8 +64,8 @@ class Scorer:
         return Classifier(path).scores(self.data.x_test).argmax(axis=1)
 
     def int8(self, indices: np.ndarray, per_channel: bool = False, margin: float | None = DEFAULT_MARGIN):
-        blob = convert_keras_model(self.model, (INT8,), self.data.x_train[indices], per_channel=per_channel,
-                                   floor_margin=margin)[INT8]
+        blob = convert_keras_model(self.model, (Variant.INT8,), self.data.x_train[indices], per_channel=per_channel,
+                                   floor_margin=margin)[Variant.INT8]
         predicted = self._predict(blob)
         y = self.data.y_test
         drop = 100 * (np.mean(self.reference == y) - np.mean(predicted == y))

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import machine  # noqa: E402
 from export import ExportConfig, export_models  # noqa: E402
-from export.convert import VARIANTS  # noqa: E402
 from export.targets import write_c_array  # noqa: E402
+from runtime.common.convention import Variant  # noqa: E402
 from runtime.modelfile.reader import read_model  # noqa: E402
 from runtime.modelfile.verdicts import arena_estimate, edgetpu_verdict, micro_verdict  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
@@ -71,12 +71,12 @@ def main() -> None:
         folder = Path(tmp)
         train(TrainConfig(dataset="fashion-mnist", epochs=args.epochs, patience=args.epochs, out_dir=tmp),
               data=data, verbose=0)
-        exported = export_models(ExportConfig(model_dir=folder, variants=VARIANTS), data=data)
+        exported = export_models(ExportConfig(model_dir=folder, variants=tuple(Variant)), data=data)
         _, source = write_c_array(exported.paths["int8-static"])
         np.save(folder / "x.npy", data.x_test)
-        paths = [str(exported.paths[v]) for v in VARIANTS]
+        paths = [str(exported.paths[v]) for v in Variant]
         latency = {name: _latency(python, folder / "x.npy", paths) for name, python in machine.BACKEND_PYTHONS.items()}
-        infos = {v: read_model(exported.paths[v]) for v in VARIANTS}
+        infos = {v: read_model(exported.paths[v]) for v in Variant}
         c_bytes = source.stat().st_size
     report = _markdown(data, exported.verification, infos, latency, paths, c_bytes)
     args.out.write_text(report)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from enum import Enum
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +23,7 @@ class IOType(str, Enum):
     FLOAT32 = "float32"  # quantize/dequantize ops inside the model
 
 
+SAVEDMODEL_PREFIX = ".mnist-edge-savedmodel-"
 STATIC_BATCH = 1  # int8-static: what the Edge TPU compiler and tflite-micro need
 
 
@@ -31,16 +34,23 @@ def saved_model(model, folder: str, batch: int | None = None) -> str:
         model: the Keras 3 model, or the tf_keras one ``export.qat`` fine-tunes.
         folder: where to write it.
         batch: fix the batch dimension to this size (default: dynamic).
+
+    Raises:
+        ModelError: it cannot be written (a full disk, say).
     """
     from training.tf import import_tensorflow
 
     tf = import_tensorflow()
     spec = tf.TensorSpec([batch, *model.inputs[0].shape[1:]], tf.float32, name=model.inputs[0].name)
-    if type(model).__module__.startswith("tf_keras"):  # the QAT model (export.qat) is Keras 2
-        tf.saved_model.save(model, folder, signatures=tf.function(lambda x: model(x, training=False))
-                            .get_concrete_function(spec))
-        return folder
-    model.export(folder, format="tf_saved_model", verbose=False, input_signature=None if batch is None else [spec])
+    try:
+        if type(model).__module__.startswith("tf_keras"):  # the QAT model (export.qat) is Keras 2
+            signature = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+            tf.saved_model.save(model, folder, signatures=signature)
+        else:
+            model.export(folder, format="tf_saved_model", verbose=False,
+                         input_signature=None if batch is None else [spec])
+    except Exception as exc:  # noqa: BLE001 - TensorFlow raises its own types for a full disk, a read-only folder
+        raise ModelError(f"{folder}: cannot write the SavedModel the converter reads ({first_line(exc)})") from None
     return folder
 
 
@@ -97,11 +107,16 @@ def convert(saved_model_dir: str, variant: Variant, calibration_x: np.ndarray | 
 def convert_keras_model(model, variants: tuple[Variant, ...] = (Variant.FLOAT32, Variant.INT8),
                         calibration_x: np.ndarray | None = None,
                         io: IOType = IOType.UINT8, per_channel: bool = False,
-                        floor_margin: float | None = DEFAULT_MARGIN) -> dict[Variant, bytes]:
+                        floor_margin: float | None = DEFAULT_MARGIN,
+                        work_dir: str | Path | None = None) -> dict[Variant, bytes]:
     """Convert a Keras model to each of ``variants`` (see ``convert``).
 
     The integer variants are converted from the model with a logit floor
     (``export.floor``) unless ``floor_margin`` is None; the float ones from the model as is.
+
+    The SavedModels the converter reads are written to a temporary folder inside
+    ``work_dir`` (default: the system's), named ``SAVEDMODEL_PREFIX...``: a process
+    killed outright leaves it there, where ``remove_stale_savedmodels`` finds it.
 
     Returns:
         ``{variant: flatbuffer bytes}``.
@@ -109,7 +124,7 @@ def convert_keras_model(model, variants: tuple[Variant, ...] = (Variant.FLOAT32,
     rewrite = floor_margin is not None and calibration_x is not None and any(Variant(v).integer for v in variants)
     floored = logit_floor(model, calibration_x, floor_margin)[0] if rewrite else model
     blobs, saved = {}, {}
-    with tempfile.TemporaryDirectory(prefix="mnist-edge-savedmodel-") as folder:
+    with tempfile.TemporaryDirectory(prefix=SAVEDMODEL_PREFIX, dir=work_dir) as folder:
         for variant in map(Variant, variants):
             source = floored if variant.integer else model
             batch = STATIC_BATCH if variant == Variant.INT8_STATIC else None
@@ -125,9 +140,15 @@ def _convert(converter) -> bytes:
     with captured_native_stderr() as native:
         try:
             return converter.convert()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the converter raises many internal types
             error = exc
     # The converter often says what went wrong only on stderr: quote its last error line.
     said = [line for line in native if "error" in line.lower()]
     detail = f" ({said[-1].strip()})" if said else ""
     raise ModelError(f"TFLite conversion failed: {first_line(error)}{detail}") from None
+
+
+def remove_stale_savedmodels(folder: str | Path) -> None:
+    """Delete the temporary SavedModels an export killed outright (SIGKILL, power loss) left in ``folder``."""
+    for stale in Path(folder).glob(SAVEDMODEL_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calibration import DEFAULT_SAMPLES, draw_calibration_set, save_calibration_set
-from export.convert import IOType, convert_keras_model
+from export.convert import IOType, convert_keras_model, remove_stale_savedmodels
 from export.floor import DEFAULT_MARGIN
 from export.metadata import embed
 from export.targets import compile_edgetpu, write_c_array
 from runtime.common.convention import Variant
 from runtime.common.errors import ConfigError, ModelError, QualityGateError, check_seed, first_line
 from runtime.common.files import atomic_path
+from runtime.common.interrupts import HeldInterrupt
 from runtime.inference.comparison import Comparison, compare_models
 from training import artifacts
 from training.datasets import Dataset, load_dataset
@@ -122,39 +123,56 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
         raise ModelError(f"the model in {folder} was trained on {trained_on}, not {data.name}")
     variants = _variants(config)
     integer = [v for v in variants if v.integer]
+    remove_stale_savedmodels(folder)
     calib = draw_calibration_set(data.x_train, data.y_train, config.calibration_samples, config.seed)
 
-    start = time.perf_counter()
-    blobs = _convert(config, _load_keras(keras_path), data, variants, calib.x if integer else None)
-    seconds = time.perf_counter() - start
+    with HeldInterrupt(f"export interrupted; the models in {folder} were left unchanged") as interrupt:
+        start = time.perf_counter()
+        blobs = _convert(config, _load_keras(keras_path), data, variants, calib.x if integer else None)
+        seconds = time.perf_counter() - start
+        interrupt.check()
+        paths, verification = _write_verified(folder, blobs, config, metrics, data, len(calib.y), interrupt)
+        if integer:
+            save_calibration_set(folder / artifacts.CALIBRATION, calib)
+        artifacts.write_json(folder / artifacts.VERIFICATION, {
+            **verification.to_dict(), "dataset": data.name, "source": data.source,
+            **config.settings(len(calib.y)), "convert_seconds": round(seconds, 2),
+        })
+        written = {v.value: path for v, path in paths.items()}
+        notes = build_targets(paths.get(Variant.INT8_STATIC), config, written)
+        interrupt.check(f"export interrupted after the new models in {folder} were written and verified")
+    return ExportResult(written, verification, seconds, notes)
 
+
+def _write_verified(folder: Path, blobs: dict[Variant, bytes], config: ExportConfig, metrics: dict,
+                    data: Dataset, calibration_samples: int,
+                    interrupt: HeldInterrupt) -> tuple[dict[Variant, Path], Comparison]:
+    """Write every variant to a temporary file, verify them on the test split, apply the quality
+    gate, embed labels and facts, and only then rename them all into place.
+
+    Raises:
+        QualityGateError: an integer model lost too much accuracy (nothing is renamed).
+        Interrupted: Ctrl-C arrived before the renames (nothing is renamed).
+    """
     paths = {variant: folder / variant.file_name for variant in blobs}
     with contextlib.ExitStack() as stack:
         tmp = {v: stack.enter_context(atomic_path(paths[v])) for v in blobs}
         for variant, blob in blobs.items():
             tmp[variant].write_bytes(blob)
         verification = compare_models(tmp, data.class_names, data.x_test, data.y_test)
-        for variant in integer:
+        for variant in (v for v in blobs if v.integer):
             if verification.drop_pp(variant) > config.max_drop:
                 raise QualityGateError(
                     f"{variant} accuracy is {verification.drop_pp(variant):.2f} pp below float32 "
                     f"(--max-drop {config.max_drop:g}); the models in {folder} were left unchanged"
                 )
-        settings = config.settings(len(calib.y))
+        settings = config.settings(calibration_samples)
         final = {v: embed(blob, v, metrics, data, verification, settings) for v, blob in blobs.items()}
         for variant, blob in final.items():  # the zip after the flatbuffer leaves what was verified unchanged
             tmp[variant].write_bytes(blob)
-        verification = verification.with_sizes({v: len(blob) for v, blob in final.items()})
+        interrupt.check()  # the last moment the models already in the folder can be kept
     # Leaving the ExitStack renamed every verified model into place.
-    if integer:
-        save_calibration_set(folder / artifacts.CALIBRATION, calib)
-    artifacts.write_json(folder / artifacts.VERIFICATION, {
-        **verification.to_dict(), "dataset": data.name, "source": data.source, **settings,
-        "convert_seconds": round(seconds, 2),
-    })
-    written = {v.value: path for v, path in paths.items()}
-    notes = build_targets(paths.get(Variant.INT8_STATIC), config, written)
-    return ExportResult(written, verification, seconds, notes)
+    return paths, verification.with_sizes({v: len(blob) for v, blob in final.items()})
 
 
 def build_targets(static_model: Path | None, config: ExportConfig, written: dict[str, Path]) -> list[str]:
@@ -207,14 +225,16 @@ def _convert(config: ExportConfig, model, data: Dataset, variants: tuple[Variant
              calib_x) -> dict[Variant, bytes]:
     """Every variant's flatbuffer, in ``variants`` order; with QAT, from the fine-tuned model."""
     if not config.qat_epochs:
-        return convert_keras_model(model, variants, calib_x, config.io, config.per_channel, config.floor_margin)
+        return convert_keras_model(model, variants, calib_x, config.io, config.per_channel, config.floor_margin,
+                                   work_dir=config.model_dir)
     from export.qat import quantization_aware
 
     tuned = quantization_aware(model, data, config.qat_epochs, seed=config.seed)
     floats = tuple(v for v in variants if not v.integer)
     integer = tuple(v for v in variants if v.integer)
-    blobs = {**convert_keras_model(tuned.float_model, floats),
-             **convert_keras_model(tuned.quantized, integer, calib_x, config.io, config.per_channel, None)}
+    blobs = {**convert_keras_model(tuned.float_model, floats, work_dir=config.model_dir),
+             **convert_keras_model(tuned.quantized, integer, calib_x, config.io, config.per_channel, None,
+                                   work_dir=config.model_dir)}
     return {v: blobs[v] for v in variants}
 
 
@@ -224,5 +244,5 @@ def _load_keras(path: Path):
     keras = import_keras()
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
         raise ModelError(f"{path}: cannot load the Keras model ({first_line(exc)})") from None

@@ -260,3 +260,17 @@ def test_preview_annotation_draws_boxes_and_crops(classifier, digits):
     edge = drawn[b.top, b.left : b.right]
     assert (edge[:, 1] > 150).mean() > 0.9 and (edge[:, 0] < 60).mean() > 0.9  # a green box line
     np.testing.assert_array_equal(drawn[: 28 * 4 : 4, : 28 * 4 : 4, 0], result.crops[0])  # the model's crop
+
+
+def test_a_camera_module_built_for_another_numpy_is_one_line(tmp_path, monkeypatch):
+    """picamera2's simplejpeg beside a pip-installed numpy 2.x raises ValueError on import, not ImportError."""
+    from runtime.streaming.sources import _import_optional
+
+    (tmp_path / "abi_broken_camera.py").write_text(
+        "raise ValueError('numpy.dtype size changed, may indicate binary incompatibility. "
+        "Expected 96 from C header, got 88 from PyObject')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SourceError, match="does not load with this numpy .*numpy<2"):
+        _import_optional("abi_broken_camera", "picamera", "sudo apt install python3-picamera2")
+    with pytest.raises(SourceError, match="not installed: sudo apt install python3-picamera2"):
+        _import_optional("no_such_camera_module", "picamera", "sudo apt install python3-picamera2")

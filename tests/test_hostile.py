@@ -85,28 +85,34 @@ def test_full_disk_during_export_keeps_the_models(digits_model, tmp_path):
 
 
 @pytest.mark.tensorflow
-def test_ctrl_c_during_export_leaves_the_models(digits_model, tmp_path):
-    """SIGINT while the converter runs (its SavedModel folder exists): old files intact, no temporaries."""
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_an_interrupted_export_leaves_the_models(digits_model, tmp_path, sig):
+    """Ctrl-C (or SIGKILL) while the converter runs: the old files intact; Ctrl-C is one line and 130 and
+    leaves no temporaries; what SIGKILL leaves behind the next export removes."""
     import shutil
     import signal
     import time
 
     folder, _ = digits_model
-    work, scratch = tmp_path / "model", tmp_path / "tmp"
+    work = tmp_path / "model"
     work.mkdir()
-    scratch.mkdir()
     keep = ["model.keras", "labels.txt", "metrics.json", "model.float32.tflite", "model.int8.tflite"]
     for name in keep:
         shutil.copy(folder / name, work / name)
     before = {n: (work / n).read_bytes() for n in keep}
-    proc = start_cli("export", "--model-dir", str(work), "--all", env={"TMPDIR": str(scratch)})
+    proc = start_cli("export", "--model-dir", str(work), "--all")
     deadline = time.monotonic() + 300
-    while not list(scratch.glob("mnist-edge-savedmodel-*")) and proc.poll() is None and time.monotonic() < deadline:
+    while not list(work.glob(".mnist-edge-savedmodel-*")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "export finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, sig))
     _, stderr = proc.communicate(timeout=300)
-    assert proc.returncode > 0 and "Traceback" not in stderr, (proc.returncode, stderr)
     assert {n: (work / n).read_bytes() for n in keep} == before
-    assert sorted(p.name for p in work.iterdir()) == sorted(keep)
-    assert not list(scratch.glob("mnist-edge-savedmodel-*"))
+    if sig == "SIGINT":
+        assert proc.returncode == 130 and "Traceback" not in stderr, (proc.returncode, stderr)
+        assert stderr.strip().splitlines()[-1] == f"error: export interrupted; the models in {work} were left unchanged"
+        assert sorted(p.name for p in work.iterdir()) == sorted(keep)
+        return
+    assert list(work.glob(".mnist-edge-savedmodel-*"))  # SIGKILL cannot be caught: the next export cleans up
+    assert run_cli("export", "--model-dir", str(work)).returncode == 0
+    assert not list(work.glob(".mnist-edge-savedmodel-*"))

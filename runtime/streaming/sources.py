@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.common.errors import ImageError, SourceError
+from runtime.common.errors import ImageError, SourceError, first_line
 from runtime.imaging.image_files import load_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -210,10 +211,32 @@ def open_source(spec: str) -> FrameSource:
     return ImageFiles([path], spec)
 
 
+SYSTEM_PACKAGES = Path("/usr/lib/python3/dist-packages")  # where Debian / Pi OS install python3-* packages
+
+
 def _import_optional(module: str, needed_for: str, install: str):
+    """Import an optional camera back-end, or say in one line why it cannot be used and what to do.
+
+    Raises:
+        SourceError: not installed, installed where this venv cannot see it, or built against
+            another numpy (picamera2's simplejpeg beside a pip-installed numpy 2.x raises
+            ``ValueError: numpy.dtype size changed``).
+    """
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # our own message says what failed; no C++ warnings
     try:
         return __import__(module)
     except ImportError:
+        if sys.prefix != sys.base_prefix and (SYSTEM_PACKAGES / module).is_dir():
+            raise SourceError(f"{needed_for}: {module} is installed for the system Python, but this virtual "
+                              "environment cannot see it: create the venv with --system-site-packages "
+                              "(see the README's device section)") from None
         raise SourceError(f"{needed_for} needs the Python module {module}, which is not installed: {install}") \
             from None
+    except ValueError as exc:  # a compiled module built against another numpy ABI
+        raise SourceError(f"{needed_for}: {module} does not load with this numpy {_numpy_version()} "
+                          f"({first_line(exc)}); install the numpy it was built for, e.g. "
+                          "pip install 'numpy<2' in a venv that uses Debian's python3-picamera2") from None
+
+
+def _numpy_version() -> str:
+    return np.__version__
