@@ -8,7 +8,7 @@ MODELS := build/test-models
 FASHION := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint test-litert test-tflite-runtime bench
+.PHONY: demo test lint test-litert test-tflite-runtime bench bench-device
 
 demo: $(VENV)/.installed          ## train, export, verify, classify a sample; prints float32 vs int8
 	$(PY) cli.py demo
@@ -32,6 +32,18 @@ bench: $(VENV)/.installed $(TFLITE_VENV)/.installed $(FASHION) ## every benchmar
 	$(PY) bench/hostile.py
 	$(PY) bench/calibration.py
 	$(PY) bench/camera.py
+	$(MAKE) bench-device
+
+# A device-like venv (the runtime and LiteRT only, as on a Pi): one-shot commands beside bare LiteRT.
+DEVICE_VENV ?= .venv-device
+bench-device: $(VENV)/.installed $(DEVICE_VENV)/.installed  ## cold start, RSS, per-image and per-frame cost -> bench/results-device.md
+	$(PY) bench/device.py --device-python $(DEVICE_VENV)/bin/python
+
+$(DEVICE_VENV)/.installed: pyproject.toml
+	python3 -m venv $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEVICE_VENV)/bin/python -m pip install --quiet -e '.[litert]'
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

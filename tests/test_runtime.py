@@ -119,3 +119,20 @@ def test_wrong_input_contract(tmp_path):
     (tmp_path / "cifar.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     with pytest.raises(ModelError, match=r"expected input shape \[N, 28, 28, 1\], found \[1, 32, 32, 3\]"):
         Classifier(tmp_path / "cifar.tflite")
+
+
+def test_scores_are_the_quantization_helpers_own_dequantization(digits_model, digits):
+    """The Classifier's 256-entry output table gives exactly what ``quant.dequantize`` gives."""
+    from runtime.inference.quant import dequantize
+
+    folder, _ = digits_model
+    for name in ("model.int8.tflite", "model.int8-static.tflite"):
+        clf = Classifier(folder / name, num_threads=1)
+        raw = clf.backend.interpreter_class(model_path=str(folder / name), num_threads=1)
+        raw.allocate_tensors()
+        inp, out = raw.get_input_details()[0], raw.get_output_details()[0]
+        for image in digits.x_test[:20]:
+            raw.set_tensor(inp["index"], image[None, :, :, None].astype(inp["dtype"]))
+            raw.invoke()
+            expected = dequantize(raw.get_tensor(out["index"]), *out["quantization"])
+            assert np.array_equal(clf.scores(image), expected)

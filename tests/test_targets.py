@@ -244,9 +244,10 @@ def test_inspect_on_hostile_files_never_crashes(digits_model, tmp_path):
     assert outcomes["error"] >= 14
 
 
-def test_interpreter_crash_becomes_a_message(digits_model, monkeypatch):
+def test_interpreter_crash_becomes_a_message(digits_model, monkeypatch, tmp_path):
     """The probe's child really dies by SIGSEGV; the parent reports it in one line."""
     folder, _ = digits_model
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # not proven before: the child must run
     from runtime.common.errors import ModelError
     from runtime.inference import probe as probe_module
 
@@ -287,3 +288,22 @@ def test_damaged_embedded_zip_only_loses_the_labels(digits_model, tmp_path):
             if offset % 29 == 0 and flip == 0x55:
                 assert Classifier(tmp_path / "model.tflite").class_names == info.project_metadata().get(
                     "labels", [str(d) for d in range(10)])
+
+
+def test_a_proven_model_skips_the_child_until_its_bytes_change(digits_model, monkeypatch, tmp_path):
+    """The probe remembers a passed model by its bytes: the second load runs no child; other bytes do."""
+    folder, _ = digits_model
+    from runtime.common.errors import ModelError
+    from runtime.inference import probe as probe_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model = folder / "model.int8.tflite"
+    first = probe_module.probe(model)
+    assert probe_module.proven_cache(model.read_bytes()).is_file()
+    crash = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    monkeypatch.setattr(probe_module, "child_command", lambda: [sys.executable, "-c", crash])
+    assert probe_module.probe(model) == first  # remembered: the (now crashing) child is not started
+    changed = tmp_path / "changed.tflite"
+    changed.write_bytes(model.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match="crashed on it"):
+        probe_module.probe(changed)

@@ -92,7 +92,7 @@ is the accessor's) or "-" for a deprecated slot. Kinds: "1" "2" "4" "8" a scalar
 that many bytes, "str" a string, "[4]" a vector of 4-byte scalars, "[str]" a vector
 of strings, "T:Name" a table, "[T:Name]" a vector of tables, "U:Name" a union's value
 (its type is the field before it). A union is its member tables by type number (None
-for NONE and unused numbers).
+for NONE and unused numbers). BUILTIN_OPERATORS names each builtin operator code.
 """
 '''
 
@@ -112,8 +112,17 @@ def render() -> str:
         lines += textwrap.wrap(" ".join(f'{m!r},'.replace("'", '"') for m in members), 110,
                                initial_indent=" " * 8, subsequent_indent=" " * 8)
         lines.append("    ),")
+    lines += ["}", "", "BUILTIN_OPERATORS = {"]
+    pairs = [f'{code}: "{name}",' for code, name in sorted(builtin_operators().items())]
+    lines += textwrap.wrap(" ".join(pairs), 110, initial_indent=" " * 4, subsequent_indent=" " * 4)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def builtin_operators() -> dict[int, str]:
+    """Builtin operator code -> name, from ``tflite.BuiltinOperator``."""
+    operators = importlib.import_module("tflite.BuiltinOperator").BuiltinOperator
+    return {value: name for name, value in vars(operators).items() if not name.startswith("_")}
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
         if image.dtype == np.uint8:  # the camera case: Pillow's C conversion is ~10x faster than numpy
             return np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, :3])).convert("L"))
         rgb = image[:, :, :3].astype(np.float32)
-        image = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        image = np.einsum("hwc,c->hw", rgb, np.array([0.299, 0.587, 0.114], dtype=np.float32))
     if image.ndim != 2 or min(image.shape) < 1:
         raise ImageError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
     if image.dtype == np.uint8:
@@ -320,8 +320,14 @@ def _to_original(box: Box, factor: int, offset: tuple[int, int]) -> Box:
 
 
 def _upsample(image: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Bilinear resize of a small float image to HxW, as two small matrix products."""
-    return _interpolation(h, image.shape[0]) @ image @ _interpolation(w, image.shape[1]).T
+    """Bilinear resize of a small float image to HxW, as two small matrix products.
+
+    ``einsum`` rather than ``@``: these products are small, and BLAS would spread each
+    over threads that fight the rest of the machine for its cores (on a loaded 2-core
+    host, 35 ms a frame instead of 3; bench/results-device.md).
+    """
+    rows = np.einsum("ij,jk->ik", _interpolation(h, image.shape[0]), image)
+    return np.einsum("ik,lk->il", rows, _interpolation(w, image.shape[1]))
 
 
 @functools.lru_cache(maxsize=16)

@@ -39,6 +39,7 @@ class Backend:
     name: str
     interpreter_class: Callable[..., Any]
     load_delegate: Callable[..., Any]
+    version: str = "unknown"  # the distribution's version, e.g. "2.3.0"
 
 
 @functools.cache
@@ -63,12 +64,18 @@ def get_backend(name: str | None = None) -> Backend:
             module = importlib.import_module(_MODULES[candidate])
         except ImportError:
             continue
-        return Backend(candidate, module.Interpreter, module.load_delegate)
+        return Backend(candidate, module.Interpreter, module.load_delegate, _version(candidate))
     wanted = name or " / ".join(BACKENDS)
     raise BackendError(
         f"no TFLite interpreter found ({wanted}); install one: "
         'pip install "mnist-edge[litert]" (or "mnist-edge[tflite]" on older devices)'
     )
+
+
+def _version(name: str) -> str:
+    """The back-end's version from its top-level module (importlib.metadata costs ~40 ms on a cold start)."""
+    module = importlib.import_module(name)
+    return str(getattr(module, "__version__", None) or "unknown")
 
 
 def load_delegate(backend: Backend, delegate: str):

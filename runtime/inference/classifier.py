@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,9 +21,12 @@ MAX_BATCH = 1024  # images per invoke: bounds the input tensor at ~3 MB (float32
 SUPPORTED_INPUT_DTYPES = (np.float32, np.uint8, np.int8)
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """One classified image: class id (output index), class name and its probability (0..1)."""
+class Prediction(NamedTuple):
+    """One classified image: class id (output index), class name and its probability (0..1).
+
+    A named tuple, as pycoral's ``Class`` is: it costs a tenth of a dataclass to build,
+    which matters at thousands of images a second.
+    """
 
     class_id: int
     name: str
@@ -88,6 +92,7 @@ class Classifier:
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.path}: the interpreter cannot load it ({first_line(exc)})") from None
         self._input, self._output, self.num_classes = _check_contract(self._interpreter, self.path)
+        self._output_table = _output_table(self._output)
         self.metadata = self.info.project_metadata()
         if class_names is None:
             class_names = class_names_for_model(self.path, self.num_classes, self.metadata.get("labels"))
@@ -124,14 +129,20 @@ class Classifier:
         """
         x = _as_batch(images)
         step = self._fixed_batch or MAX_BATCH
-        out = [self._invoke(x[i : i + step]) for i in range(0, len(x), step)]
-        return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
+        if len(x) <= step:  # one invoke: no list, no concatenation
+            return self._invoke(x) if len(x) else np.zeros((0, self.num_classes), np.float32)
+        return np.concatenate([self._invoke(x[i : i + step]) for i in range(0, len(x), step)])
 
     def classify(self, images: np.ndarray) -> list[Prediction]:
         """The top class of every image in a batch (see ``scores`` for the input forms)."""
         probs = self.scores(images)
+        names = self.class_names
+        if len(probs) == 1:  # the camera case: one digit per call, so every microsecond shows
+            k = int(probs[0].argmax())
+            return [Prediction(k, names[k], float(probs[0, k]))]
         top = probs.argmax(axis=1)
-        return [Prediction(int(k), self.class_names[k], float(p[k])) for k, p in zip(top, probs)]
+        best = probs[np.arange(len(top)), top]
+        return [Prediction(k, names[k], score) for k, score in zip(top.tolist(), best.tolist())]
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
         inp, out = self._input, self._output
@@ -147,7 +158,17 @@ class Classifier:
         except (ValueError, RuntimeError) as exc:
             self._batch = -1  # the interpreter's state is unknown: resize again next time
             raise ModelError(f"{self.path}: the interpreter failed to run it ({first_line(exc)})") from None
+        if self._output_table is not None:  # take() on a uint8 index: no view, no fancy indexing
+            return self._output_table.take(raw if raw.dtype.char == "B" else raw.view(np.uint8))
         return dequantize(raw, out.scale, out.zero_point)
+
+
+def _output_table(out: _Tensor) -> np.ndarray | None:
+    """For an 8-bit output, ``dequantize`` of all 256 bit patterns: one lookup per value instead of
+    four array operations (a third of ``classify``'s own cost on one image). None otherwise."""
+    if out.scale == 0 or out.dtype not in (np.dtype(np.uint8), np.dtype(np.int8)):
+        return None
+    return dequantize(np.arange(256, dtype=np.uint8).view(out.dtype), out.scale, out.zero_point)
 
 
 def _not_for_edgetpu(info) -> str:

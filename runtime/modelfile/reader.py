@@ -1,9 +1,9 @@
 """Read a ``.tflite`` file's structure in pure Python: no interpreter, no TensorFlow.
 
-The flatbuffer is first verified (``runtime.modelfile.structure``: every offset, vector and
-string inside the file), then parsed with the ``tflite`` package (the schema's
-generated accessors). Every read error becomes a ModelError, so hostile bytes (truncated copies, flipped
-bits) end in one line instead of a crash. ``inspect``, the Edge TPU check and the
+The flatbuffer is first verified (``runtime.modelfile.structure``: every offset, vector
+and string inside the file), then parsed by field name from the schema
+(``runtime.modelfile.tables``). Every read error becomes a ModelError, so hostile bytes
+(truncated copies, flipped bits) end in one line instead of a crash. ``inspect``, the Edge TPU check and the
 embedded labels all come from here.
 
 Labels and export facts travel inside the file the way TFLite Support packs them:
@@ -26,10 +26,13 @@ import numpy as np
 
 from runtime.common.convention import LABELS_FILE, METADATA_FILE
 from runtime.common.errors import ModelError
+from runtime.modelfile.schema import BUILTIN_OPERATORS
 from runtime.modelfile.structure import FlatbufferError, check_structure
+from runtime.modelfile.tables import Table
 
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
 MAX_ASSOCIATED_BYTES = 1 << 20  # per associated file: refuse zip bombs
+CUSTOM_OPERATOR = 32  # BuiltinOperator.CUSTOM: the name is in custom_code
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"  # what edgetpu_compiler puts in place of the ops it maps
 MAX_MODEL_BYTES = 1 << 30  # larger files are not digit classifiers; refuse before reading them
 
@@ -209,36 +212,31 @@ def check_model_bytes(path: str | os.PathLike, buf: bytes) -> None:
 
 
 def _parse(path: Path, buf: bytes) -> ModelInfo:
-    import tflite  # the schema's generated accessors; pure Python
-
     size = len(buf)
-    model = tflite.Model.GetRootAsModel(buf, 0)
-    n_subgraphs = model.SubgraphsLength()
-    if n_subgraphs < 1:
+    model = Table.root(buf)
+    subgraphs = model.tables("Subgraphs", "SubGraph")
+    if not subgraphs:
         raise ModelError(f"{path}: the model has no subgraph")
-    buffers = [_buffer_bytes(model.Buffers(i), size)
-               for i in range(model.BuffersLength())]
-    codes = [_operator_code(model.OperatorCodes(i))
-             for i in range(model.OperatorCodesLength())]
-    graph = model.Subgraphs(0)
-    tensors = [_tensor(i, graph.Tensors(i), buffers)
-               for i in range(graph.TensorsLength())]
+    buffers = model.tables("Buffers", "Buffer")
+    buffer_sizes = [_buffer_bytes(b, size) for b in buffers]
+    codes = [_operator_code(c) for c in model.tables("OperatorCodes", "OperatorCode")]
+    graph = subgraphs[0]
+    tensors = [_tensor(i, t, buffer_sizes) for i, t in enumerate(graph.tables("Tensors", "Tensor"))]
     operators = []
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        name, custom, version = codes[_index(op.OpcodeIndex(), len(codes), "operator code")]
-        operators.append(OperatorInfo(name, custom, version, _indices(op.InputsAsNumpy(), len(tensors)),
-                                      _indices(op.OutputsAsNumpy(), len(tensors))))
+    for op in graph.tables("Operators", "Operator"):
+        name, custom, version = codes[_index(op.scalar("OpcodeIndex", "I"), len(codes), "operator code")]
+        operators.append(OperatorInfo(name, custom, version, _indices(op.vector("Inputs", "<i4"), len(tensors)),
+                                      _indices(op.vector("Outputs", "<i4"), len(tensors))))
     metadata = {}
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        metadata[(entry.Name() or b"").decode("utf-8", "replace")] = _buffer_data(
-            model.Buffers(_index(entry.Buffer(), len(buffers), "buffer")), buf)
-    inputs, outputs = _indices(graph.InputsAsNumpy(), len(tensors)), _indices(graph.OutputsAsNumpy(), len(tensors))
+    for entry in model.tables("Metadata", "Metadata"):
+        index = _index(entry.scalar("Buffer", "I"), len(buffers), "buffer")
+        metadata[(entry.string("Name") or b"").decode("utf-8", "replace")] = _buffer_data(buffers[index], buf)
+    inputs = _indices(graph.vector("Inputs", "<i4"), len(tensors))
+    outputs = _indices(graph.vector("Outputs", "<i4"), len(tensors))
     _check_writable(tensors, inputs, operators)
     associated, zip_bytes = read_associated_files(buf)
-    return ModelInfo(path, size, int(model.Version()), n_subgraphs, tensors, operators, inputs, outputs,
-                     metadata, associated, zip_bytes, buf)
+    return ModelInfo(path, size, int(model.scalar("Version", "I")), len(subgraphs), tensors, operators, inputs,
+                     outputs, metadata, associated, zip_bytes, buf)
 
 
 def dense_weights(path: str | os.PathLike) -> list[np.ndarray]:
@@ -249,19 +247,18 @@ def dense_weights(path: str | os.PathLike) -> list[np.ndarray]:
     Raises:
         ModelError: as ``read_model``, or a weight tensor of another type.
     """
-    import tflite
-
     info = read_model(path)
-    buf = info.content
-    model = tflite.Model.GetRootAsModel(buf, 0)
-    graph, out = model.Subgraphs(0), []
+    model = Table.root(info.content)
+    buffers = model.tables("Buffers", "Buffer")
+    graph_tensors = model.tables("Subgraphs", "SubGraph")[0].tables("Tensors", "Tensor")
+    out = []
     for op in info.operators:
         if op.name != "FULLY_CONNECTED" or len(op.inputs) < 2:
             continue
         t = info.tensors[op.inputs[1]]
         if t.dtype not in ("float32", "int8"):
             raise ModelError(f"{info.path}: dense weights of type {t.dtype} are not supported here")
-        data = _buffer_data(model.Buffers(graph.Tensors(t.index).Buffer()), buf)
+        data = _buffer_data(buffers[graph_tensors[t.index].scalar("Buffer", "I")], info.content)
         w = np.frombuffer(data, np.dtype(t.dtype)).reshape(t.shape).astype(np.float32)
         if t.scales:
             scales = np.asarray(t.scales, np.float32).reshape(-1, *([1] * (w.ndim - 1)))
@@ -302,45 +299,46 @@ def append_associated_files(model: bytes, files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def _operator_code(code) -> tuple[str, bool, int]:
-    from tflite.utils import BUILTIN_OPCODE2NAME
-
+def _operator_code(code: Table) -> tuple[str, bool, int]:
     # Since schema v3a the code lives in builtin_code; old files use the deprecated int8 field.
-    builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
-    if builtin == 32:  # CUSTOM
-        return (code.CustomCode() or b"?").decode("utf-8", "replace"), True, int(code.Version())
-    return BUILTIN_OPCODE2NAME.get(builtin, f"BUILTIN_{builtin}"), False, int(code.Version())
+    builtin = max(int(code.scalar("BuiltinCode", "i")), int(code.scalar("DeprecatedBuiltinCode", "b")))
+    version = int(code.scalar("Version", "i", 1))
+    if builtin == CUSTOM_OPERATOR:
+        return (code.string("CustomCode") or b"?").decode("utf-8", "replace"), True, version
+    return BUILTIN_OPERATORS.get(builtin, f"BUILTIN_{builtin}"), False, version
 
 
-def _tensor(index: int, t, buffers: list[int]) -> TensorInfo:
-    shape = tuple(int(d) for d in _array(t.ShapeAsNumpy(), t.ShapeLength()))
-    signature = tuple(int(d) for d in _array(t.ShapeSignatureAsNumpy(), t.ShapeSignatureLength())) or shape
-    q = t.Quantization()
+def _tensor(index: int, t: Table, buffers: list[int]) -> TensorInfo:
+    shape = tuple(int(d) for d in t.vector("Shape", "<i4"))
+    signature = tuple(int(d) for d in t.vector("ShapeSignature", "<i4")) or shape
+    q = t.table("Quantization", "QuantizationParameters")
     scales, zero_points, axis = (), (), 0
-    if q is not None and q.ScaleLength():
-        scales = tuple(float(s) for s in q.ScaleAsNumpy())
-        zero_points = tuple(int(z) for z in _array(q.ZeroPointAsNumpy(), q.ZeroPointLength()))
-        axis = int(q.QuantizedDimension())
-    return TensorInfo(index, (t.Name() or b"").decode("utf-8", "replace"), shape, signature,
-                      DTYPES.get(int(t.Type()), f"type{int(t.Type())}"), scales, zero_points, axis,
-                      buffers[_index(t.Buffer(), len(buffers), "buffer")])
+    if q is not None and q.vector_length("Scale"):
+        scales = tuple(float(s) for s in q.vector("Scale", "<f4"))
+        zero_points = tuple(int(z) for z in q.vector("ZeroPoint", "<i8"))
+        axis = int(q.scalar("QuantizedDimension", "i"))
+    dtype = int(t.scalar("Type", "b"))
+    return TensorInfo(index, (t.string("Name") or b"").decode("utf-8", "replace"), shape, signature,
+                      DTYPES.get(dtype, f"type{dtype}"), scales, zero_points, axis,
+                      buffers[_index(t.scalar("Buffer", "I"), len(buffers), "buffer")])
 
 
-def _buffer_bytes(b, size: int) -> int:
+def _buffer_bytes(b: Table, size: int) -> int:
     """Bytes a buffer holds: inline data, or an (offset, size) region after the flatbuffer."""
-    n = b.DataLength() or int(b.Size())
+    n = b.vector_length("Data") or int(b.scalar("Size", "Q"))
     if n > size:
         raise ValueError("buffer larger than the file")
     return n
 
 
-def _buffer_data(b, buf: bytes) -> bytes:
-    if b.DataLength():
-        return b.DataAsNumpy().tobytes()
-    start, n = int(b.Offset()), int(b.Size())
+def _buffer_data(b: Table, buf: bytes) -> bytes:
+    start, n = b.vector_span("Data")
+    if n:
+        return bytes(buf[start : start + n])
+    start, n = int(b.scalar("Offset", "Q")), int(b.scalar("Size", "Q"))
     if start + n > len(buf):
         raise ValueError("buffer beyond the end of the file")
-    return buf[start : start + n]
+    return bytes(buf[start : start + n])
 
 
 def _check_writable(tensors: list[TensorInfo], inputs: tuple[int, ...], operators: list[OperatorInfo]) -> None:
@@ -359,15 +357,8 @@ def _index(i: int, count: int, what: str) -> int:
     return int(i)
 
 
-def _indices(values, count: int) -> tuple[int, ...]:
-    out = tuple(int(v) for v in _array(values, None))
+def _indices(values: np.ndarray, count: int) -> tuple[int, ...]:
+    out = tuple(int(v) for v in values)
     if any(not -1 <= v < count for v in out):  # -1 marks an optional input that is absent
         raise ValueError("tensor index out of range")
     return out
-
-
-def _array(values, length: int | None) -> np.ndarray:
-    # The generated accessors return 0 (not an empty array) for an absent vector.
-    if isinstance(values, int) or length == 0:
-        return np.zeros(0, np.int64)
-    return np.asarray(values)
