@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -251,9 +252,19 @@ def test_interpreter_crash_becomes_a_message(digits_model, monkeypatch, tmp_path
     from runtime.common.errors import ModelError
     from runtime.inference import probe as probe_module
 
+    # The child dies on the user's file only: the file is to blame.
+    crash_on_file = ("import os, signal, sys; from runtime.inference.probe import main\n"
+                     "if not sys.argv[-1].endswith('known_good.tflite'): os.kill(os.getpid(), signal.SIGSEGV)\n"
+                     "main()")
+    root = str(Path(probe_module.__file__).resolve().parents[2])
+    monkeypatch.setattr(probe_module, "child_command",
+                        lambda: [sys.executable, "-c", f"import sys; sys.path.insert(0, {root!r})\n" + crash_on_file])
+    with pytest.raises(ModelError, match="crashed on it .SIGSEGV.; the file is damaged or hostile"):
+        probe_module.probe(folder / "model.int8.tflite")
+    # The child dies on every model, a known-good one too: the environment is to blame, not the file.
     crash = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
     monkeypatch.setattr(probe_module, "child_command", lambda: [sys.executable, "-c", crash])
-    with pytest.raises(ModelError, match="crashed on it .SIGSEGV"):
+    with pytest.raises(ModelError, match="crashes on this machine .SIGSEGV. even on a known-good model"):
         probe_module.probe(folder / "model.int8.tflite")
 
 
@@ -305,5 +316,5 @@ def test_a_proven_model_skips_the_child_until_its_bytes_change(digits_model, mon
     assert probe_module.probe(model) == first  # remembered: the (now crashing) child is not started
     changed = tmp_path / "changed.tflite"
     changed.write_bytes(model.read_bytes() + b"\0")
-    with pytest.raises(ModelError, match="crashed on it"):
+    with pytest.raises(ModelError, match="crashes on this machine"):  # new bytes: the child runs (and dies)
         probe_module.probe(changed)

@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - other Pythons
 from runtime.inference.backend import BACKEND_ENV
 
 PROBE_TIMEOUT_S = 60.0
+KNOWN_GOOD = Path(__file__).with_name("known_good.tflite")  # tools/make_known_good.py: Dense 4 -> 2, float32
 _ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds runtime/
 
 
@@ -90,6 +91,10 @@ def _run_child(path, content: bytes, env: dict | None, timeout: float) -> ProbeR
         raise ModelError(f"{path}: the interpreter did not finish loading it in {timeout:g} s") from None
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name
+        if Path(path) != KNOWN_GOOD and not _runs_known_good(env, timeout):
+            raise ModelError(f"the TFLite interpreter crashes on this machine ({name}) even on a known-good model, "
+                             f"so the environment is at fault, not {path}: a broken or mismatched interpreter "
+                             "build, or an emulator whose CPU it cannot detect") from None
         raise ModelError(f"{path}: the TFLite interpreter crashed on it ({name}); the file is damaged or hostile")
     lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()
     try:
@@ -100,6 +105,16 @@ def _run_child(path, content: bytes, env: dict | None, timeout: float) -> ProbeR
     if "error" in report:
         raise ModelError(report["error"])
     return ProbeResult(report["backend"], report["input_shape"], report["output_shape"])
+
+
+def _runs_known_good(env: dict | None, timeout: float) -> bool:
+    """Whether the interpreter loads and runs ``KNOWN_GOOD`` (never taken from the cache: the question is
+    whether this machine, today, can run any model at all)."""
+    try:
+        _run_child(KNOWN_GOOD, KNOWN_GOOD.read_bytes(), env, timeout)
+    except (ModelError, OSError):
+        return False
+    return True
 
 
 def proven_cache(content: bytes, backend: str | None = None) -> Path | None:
