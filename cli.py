@@ -51,6 +51,7 @@ def train(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Train a classifier; save model.keras, labels.txt and metrics.json."""
+    from training.state import newest_epoch
     from training.train import TrainConfig, train as run_training
 
     config = TrainConfig(dataset=dataset, data_dir=_str(data_dir), arch=arch, hidden=_widths(hidden),
@@ -59,9 +60,14 @@ def train(
     try:
         result = run_training(config, verbose=0 if quiet else _keras_verbosity())
     except KeyboardInterrupt:
-        typer.echo(f"\nerror: training interrupted; {config.folder} is as it was, and the finished epochs are kept: "
-                   "run the same command with --resume to continue", err=True)
+        done = newest_epoch(config.folder) if config.folder.is_dir() else 0
+        then = (f"epoch {done} is saved: run the same command with --resume to continue" if done else
+                "no epoch had finished: run the same command without --resume to start again")
+        typer.echo(f"\nerror: training interrupted; the artifacts in {config.folder} are as they were, and {then}",
+                   err=True)
         raise typer.Exit(code=130) from None
+    if result.resume_note:
+        console.print(result.resume_note, highlight=False)
     m = result.metrics
     console.print(f"trained {m['arch']} on {m['dataset']} ({m['source']}): {m['epochs_run']} epochs in "
                   f"{m['train_seconds']:.1f} s, validation {m['val_accuracy']:.2%}, test {m['test_accuracy']:.2%}")
@@ -421,13 +427,13 @@ def report(
     """PNG figures and one self-contained HTML page: data, training, confusion, mistakes, weights, int8 vs float."""
     from report import build, models_in
     from runtime.modelfile import read_model
-    from training.artifacts import METRICS, default_dir, read_json
+    from training.artifacts import METRICS, default_dir, read_metrics
     from training.datasets import load_dataset
 
     folder = model_dir or default_dir(dataset or "mnist")
     models = models_in(folder)
     metrics_path = folder / METRICS
-    metrics = read_json(metrics_path) if metrics_path.is_file() else {}
+    metrics = read_metrics(metrics_path) if metrics_path.is_file() else {}
     name = dataset or metrics.get("dataset") or read_model(models["float32"]).project_metadata().get("dataset")
     data = load_dataset(name or "mnist", _str(data_dir) or metrics.get("config", {}).get("data_dir"))
     result = build(folder, data, out or folder / "report", metrics.get("history"))
@@ -496,12 +502,12 @@ def _write_sample(data, path: Path) -> Path:
 
 def _own_dataset(classifier) -> str:
     """The dataset a model was trained on: its embedded facts, else metrics.json beside it, else mnist."""
-    from training.artifacts import METRICS, read_json
+    from training.artifacts import METRICS, read_metrics
 
     if classifier.metadata.get("dataset"):
         return classifier.metadata["dataset"]
     metrics = classifier.path.with_name(METRICS)
-    return read_json(metrics).get("dataset", "mnist") if metrics.is_file() else "mnist"
+    return read_metrics(metrics).get("dataset", "mnist") if metrics.is_file() else "mnist"
 
 
 def _region(roi: str | None) -> tuple[int, int, int, int] | None:

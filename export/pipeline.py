@@ -97,8 +97,8 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
     keras_path = folder / artifacts.KERAS_MODEL
     if not keras_path.is_file():
         raise ModelError(f"no trained model at {keras_path}: run `train` first (or pass --model-dir)")
-    metrics = artifacts.read_json(folder / artifacts.METRICS)
-    if not isinstance(metrics, dict) or "dataset" not in metrics:
+    metrics = artifacts.read_metrics(folder / artifacts.METRICS)
+    if "dataset" not in metrics:
         raise ModelError(f"{folder / artifacts.METRICS} does not name the dataset: train again")
     if data is None:
         data = load_dataset(metrics["dataset"], config.data_dir or metrics.get("config", {}).get("data_dir"))
