@@ -81,6 +81,8 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
     folder = config.folder
     folder.mkdir(parents=True, exist_ok=True)
     with artifacts.lock_folder(folder):
+        if not config.resume:
+            state.clear(folder)  # now: a Ctrl-C during start-up must not leave an old state
         data = data or load_dataset(config.dataset, config.data_dir)
         return _train_locked(config, data, verbose, callbacks or [])
 
@@ -93,14 +95,11 @@ def _train_locked(config: TrainConfig, data: Dataset, verbose, extra: list) -> T
     tf.config.experimental.enable_op_determinism()
     folder, settings = config.folder, resume.fingerprint(config, data)
     model = _compiled_model(keras, config, data)
-    saved = None
+    saved, note = None, None
     if config.resume:
         point = resume.restore_point(folder, settings, model)
         saved, note = point.state, point.note
         resume.restore(model, saved)
-    else:
-        state.clear(folder)
-        note = None
     stopper, keeper = resume.callbacks(keras, folder, settings, config.patience, saved)
     x_fit, y_fit, x_val, y_val = _split(data, config.seed)
     start = time.perf_counter()
