@@ -240,6 +240,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-soak.md")
     args = parser.parse_args()
+    # Started in the background by a script, this process inherits SIGINT ignored, and so
+    # would every run it starts: give it a handler, which exec resets to the default.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng, started = random.Random(args.seed), time.monotonic()
     with tempfile.TemporaryDirectory(prefix="soak-") as work:
         straight = Path(work) / "straight"
