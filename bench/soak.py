@@ -95,13 +95,23 @@ def run(folder: Path, epochs: int, sig: int | None = None,
     """
     resumed = bool(states_in(folder))
     before = _stamps(folder)
-    proc = subprocess.Popen(command(folder, epochs, resumed), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
+    proc = start(command(folder, epochs, resumed), subprocess.PIPE)
     landed = None if sig is None else _interrupt(proc, folder, before, sig, aim)
     stdout, stderr = proc.communicate(timeout=600)
     sent = signal.Signals(sig).name if sig is not None else None
     return Launch(resumed, sent, proc.returncode, stdout, stderr, landed,
                   any(folder.glob("..train-state.*")))
+
+
+def start(cmd: list[str], stdout) -> subprocess.Popen:
+    """Popen, retried: on a shared machine fork can fail for a moment (EAGAIN)."""
+    for attempt in range(10):
+        try:
+            return subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True, env=ENV)
+        except BlockingIOError:
+            if attempt == 9:
+                raise
+            time.sleep(3)
 
 
 def _interrupt(proc: subprocess.Popen, folder: Path, before: set, sig: int,
@@ -134,8 +144,7 @@ def _stamps(folder: Path) -> set[tuple[str, int]]:
 def timeline(folder: Path, epochs: int) -> Timeline:
     """Run straight once, watching the folder: when states were saved, when it ended."""
     start = time.monotonic()
-    proc = subprocess.Popen(command(folder, epochs, False), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start(command(folder, epochs, False), subprocess.DEVNULL)
     saves, seen = [], set()
     while proc.poll() is None:
         stamps = _stamps(folder)
