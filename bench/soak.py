@@ -95,7 +95,7 @@ def run(folder: Path, epochs: int, sig: int | None = None,
     """
     resumed = bool(states_in(folder))
     before = _stamps(folder)
-    proc = start(command(folder, epochs, resumed), subprocess.PIPE)
+    proc = spawn(command(folder, epochs, resumed), subprocess.PIPE)
     landed = None if sig is None else _interrupt(proc, folder, before, sig, aim)
     stdout, stderr = proc.communicate(timeout=600)
     sent = signal.Signals(sig).name if sig is not None else None
@@ -103,7 +103,7 @@ def run(folder: Path, epochs: int, sig: int | None = None,
                   any(folder.glob("..train-state.*")))
 
 
-def start(cmd: list[str], stdout) -> subprocess.Popen:
+def spawn(cmd: list[str], stdout) -> subprocess.Popen:
     """Popen, retried: on a shared machine fork can fail for a moment (EAGAIN)."""
     for attempt in range(10):
         try:
@@ -144,7 +144,7 @@ def _stamps(folder: Path) -> set[tuple[str, int]]:
 def timeline(folder: Path, epochs: int) -> Timeline:
     """Run straight once, watching the folder: when states were saved, when it ended."""
     start = time.monotonic()
-    proc = start(command(folder, epochs, False), subprocess.DEVNULL)
+    proc = spawn(command(folder, epochs, False), subprocess.DEVNULL)
     saves, seen = [], set()
     while proc.poll() is None:
         stamps = _stamps(folder)
