@@ -83,12 +83,7 @@ def train(
     config = TrainConfig(dataset=dataset, data_dir=_str(data_dir), arch=arch, hidden=_widths(hidden),
                          epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
                          seed=seed, out_dir=_str(out_dir), resume=resume)
-    try:
-        result = run_training(config, verbose=0 if quiet else _keras_verbosity())
-    except KeyboardInterrupt:
-        raise Interrupted(f"training interrupted; {config.folder} is as it was, and the finished epochs are "
-                          "kept: run the same command with --resume to continue") from None
-    print_trained(result)
+    print_trained(run_training(config, verbose=0 if quiet else _keras_verbosity()))
 
 
 @app.command()

@@ -45,7 +45,9 @@ def note(text: str) -> None:
 
 
 def print_trained(result) -> None:
-    """``train``'s closing lines."""
+    """``train``'s closing lines (after where a resumed run started)."""
+    if result.resume_note:
+        say(result.resume_note)
     m = result.metrics
     say(f"trained {m['arch']} on {m['dataset']} ({m['source']}): {m['epochs_run']} epochs in "
         f"{m['train_seconds']:.1f} s, validation {m['val_accuracy']:.2%}, test {m['test_accuracy']:.2%}")

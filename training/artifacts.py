@@ -12,12 +12,16 @@ Layout of ``artifacts/<dataset>/``::
     model.int8-static_edgetpu.tflite   edgetpu_compiler's output, when it ran
     model_data.h, .cc      the int8-static model as a C array (export --c-array)
     verification.json      every variant against float32 on the test split
+    .train-state.{0,1}.npz the state of a training run in progress (training/state.py)
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.common.convention import LABELS_FILE
@@ -29,8 +33,6 @@ KERAS_MODEL = "model.keras"
 METRICS = "metrics.json"
 CALIBRATION = "calibration.npz"
 VERIFICATION = "verification.json"
-TRAIN_BACKUP = ".train-backup"  # Keras BackupAndRestore state of an interrupted run
-TRAIN_HISTORY = ".train-history.csv"  # per-epoch metrics of the run in progress
 
 
 def default_dir(dataset: str) -> Path:
@@ -61,14 +63,16 @@ def read_metrics(folder: str | os.PathLike) -> dict:
     """``metrics.json`` of a training folder, or {} when there is none.
 
     Raises:
-        MnistEdgeError: it exists but is unreadable or not a JSON object.
+        MnistEdgeError: it exists but is unreadable, not JSON, or a field other stages
+            read back has the wrong type or shape.
     """
     path = Path(folder) / METRICS
     if not path.is_file():
         return {}
     metrics = read_json(path)
-    if not isinstance(metrics, dict):
-        raise MnistEdgeError(f"{path}: expected a JSON object, found {type(metrics).__name__}: train again")
+    problem = _metrics_problem(metrics)
+    if problem:
+        raise MnistEdgeError(f"{path}: {problem}; train again to rewrite it")
     return metrics
 
 
@@ -89,6 +93,59 @@ def recorded_dataset(metrics: dict, facts: dict | None = None) -> tuple[str | No
     config = metrics.get("config") if isinstance(metrics.get("config"), dict) else {}
     data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
     return name, data_dir
+
+
+_FIELDS = {"dataset": str, "source": str, "arch": str, "tensorflow": str, "config": dict,
+           "history": dict, "class_names": list}
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "true/false",
+               int: "a number", float: "a number", type(None): "null"}
+
+
+def _metrics_problem(metrics) -> str | None:
+    if not isinstance(metrics, dict):
+        return f"expected a JSON object, found {_JSON_TYPES.get(type(metrics), 'something else')}"
+    for key, kind in _FIELDS.items():
+        if key in metrics and not isinstance(metrics[key], kind):
+            return f"{key!r} should be {_JSON_TYPES[kind]}, found {_JSON_TYPES[type(metrics[key])]}"
+    data_dir = metrics.get("config", {}).get("data_dir")
+    if data_dir is not None and not isinstance(data_dir, str):
+        return f"'config.data_dir' should be a string or null, found {_JSON_TYPES[type(data_dir)]}"
+    if not all(isinstance(n, str) for n in metrics.get("class_names", [])):
+        return "'class_names' should be an array of strings"
+    for name, values in metrics.get("history", {}).items():
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            return f"'history.{name}' should be an array of numbers"
+    return None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@contextlib.contextmanager
+def lock_folder(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` while the block runs (one training run per folder).
+
+    The lock is ``flock`` on the folder itself, so no lock file is left behind, and the
+    kernel releases it when the process ends, however it ends. A file system without
+    ``flock`` (some network mounts) runs unlocked.
+
+    Raises:
+        MnistEdgeError: another process holds the lock.
+    """
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise MnistEdgeError(f"another training run is using {folder}; wait for it to end, "
+                                     "or train into another --out-dir") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_labels(folder: Path, names: list[str]) -> None:

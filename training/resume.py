@@ -1,78 +1,178 @@
-"""The state an interrupted training run needs to continue to the same result.
+"""Continuing an interrupted training run to the same result as a straight one.
 
-Three files in the artifacts folder, kept only while a run is in progress:
+The Keras side of ``training/state.py``: a callback saves the whole state after every
+epoch (after early stopping has updated its own), and ``restore`` puts a saved state
+back into a freshly built model, its optimizer and early stopping, so a run stopped by
+Ctrl-C or killed outright stops at the same epoch with the same weights, bit for bit.
 
-- ``.train-history.csv``: one row per finished epoch (Keras' CSVLogger), written first;
-- ``.train-best.npz``: the weights of the best epoch so far, replaced atomically;
-- ``.train-backup/``: Keras' BackupAndRestore state (weights, optimizer, epoch), saved
-  last, with the previous state kept in case a kill lands mid-write.
-
-An epoch counts as finished once the backup holds it. If a run dies between the
-history row and the backup, the epoch runs again on resume and its later row wins.
-Early stopping's state (best loss, epochs since, best weights) is rebuilt from the
-history and ``.train-best.npz``, so a resumed run stops at the same epoch and
-restores the same weights as one that was never interrupted.
+A resumed run must be the same run: ``fingerprint`` records what decides the result
+(dataset and its content, architecture, batch size, learning rate, seed), and a
+``--resume`` with other settings is refused, naming the setting. ``--epochs`` and
+``--patience`` may change: they only say how long to go on.
 """
 
 from __future__ import annotations
 
-import csv
-import shutil
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from runtime.common.errors import MnistEdgeError
+from training import state
+from training.datasets import Dataset
+from training.models import hidden_widths
+from training.state import TrainState
 
-from runtime.common.files import atomic_path
-from training import artifacts
-
-BEST_WEIGHTS = ".train-best.npz"
-
-
-def callbacks(keras, folder: Path, patience: int) -> list:
-    """CSV log, resumable early stopping, then the backup: in that order (see the module docstring)."""
-    history, best = folder / artifacts.TRAIN_HISTORY, folder / BEST_WEIGHTS
-    return [
-        keras.callbacks.CSVLogger(str(history), append=True),
-        _early_stopping(keras, history, best, patience),
-        keras.callbacks.BackupAndRestore(str(folder / artifacts.TRAIN_BACKUP), double_checkpoint=True),
-    ]
+# Settings compared on resume, in the order they are reported, with their flags.
+FLAGS = {"dataset": "--dataset", "arch": "--arch", "hidden": "--hidden",
+         "batch_size": "--batch-size", "learning_rate": "--learning-rate", "seed": "--seed"}
 
 
-def clear(folder: Path) -> None:
-    """Forget an earlier run's state (a fresh run, or a finished one)."""
-    shutil.rmtree(folder / artifacts.TRAIN_BACKUP, ignore_errors=True)
-    (folder / artifacts.TRAIN_HISTORY).unlink(missing_ok=True)
-    (folder / BEST_WEIGHTS).unlink(missing_ok=True)
+@dataclass(frozen=True)
+class RestorePoint:
+    """The state a resumed run starts from, and what the user should know about it."""
+
+    state: TrainState
+    note: str
 
 
-def read_history(path: Path) -> dict[str, list[float]]:
-    """Per-epoch metrics from the CSV log, keyed by metric name; a re-run epoch's last row wins."""
-    if not path.exists():
-        return {}
-    with open(path, newline="") as f:
-        rows = {int(row["epoch"]): row for row in csv.DictReader(f)}
-    ordered = [rows[e] for e in sorted(rows)]
-    names = [k for k in (ordered[0] if ordered else {}) if k != "epoch"]
-    return {name: [float(row[name]) for row in ordered] for name in names}
+def fingerprint(config, data: Dataset) -> dict:
+    """The settings that decide a run's result, as saved with its state.
+
+    Args:
+        config: the TrainConfig.
+        data: the dataset in use; its content is hashed, so the same data read from
+            another path is the same run and changed files are not.
+    """
+    sha = hashlib.sha256("\n".join(data.class_names).encode("utf-8"))
+    for a in (data.x_train, data.y_train, data.x_test, data.y_test):
+        sha.update(a.tobytes())
+    return {"dataset": data.name, "arch": config.arch,
+            "hidden": list(hidden_widths(config.arch, config.hidden)),
+            "batch_size": config.batch_size, "learning_rate": config.learning_rate,
+            "seed": config.seed, "data_sha256": sha.hexdigest(), "data_source": data.source}
 
 
-def _early_stopping(keras, history: Path, best: Path, patience: int):
-    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-        """EarlyStopping on val_loss whose state survives an interruption."""
+def restore_point(folder: Path, settings: dict, model) -> RestorePoint:
+    """The newest saved state that is intact and fits ``model``.
 
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch > 0 and self.best is None:  # resumed after `epoch` finished epochs
-                losses = read_history(history).get("val_loss", [])[:epoch]
-                if losses and best.exists():
-                    self.best_epoch = int(np.argmin(losses))
-                    self.best, self.wait = losses[self.best_epoch], epoch - 1 - self.best_epoch
-                    with np.load(best) as saved:
-                        self.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+    Raises:
+        MnistEdgeError: nothing was saved; the run had other settings; or no saved
+            state is usable (each as one line that says what to do next).
+    """
+    states, problems, files = state.read_all(folder)
+    if files == 0:
+        raise MnistEdgeError(f"nothing to resume in {folder}: no finished epoch of an interrupted "
+                             "run is saved there; run the same command without --resume")
+    for saved in states:
+        _refuse_other_settings(folder, saved.settings, settings)
+        mismatch = _shape_mismatch(saved, model)
+        if mismatch is None:
+            skipped = f", skipping a damaged state ({'; '.join(problems)})" if problems else ""
+            return RestorePoint(saved, f"resumed after epoch {saved.epoch}{skipped}")
+        problems.append(f"{state.SLOTS[saved.epoch % 2]}: {mismatch}")
+    which = "both saved states are damaged" if files == 2 else "its saved state is damaged"
+    raise MnistEdgeError(f"the interrupted run in {folder} cannot be resumed "
+                         f"({which}: {'; '.join(problems)}); start again without --resume")
+
+
+def _refuse_other_settings(folder: Path, saved: dict, now: dict) -> None:
+    for key, flag in FLAGS.items():
+        if saved.get(key) != now[key]:
+            raise MnistEdgeError(
+                f"the interrupted run in {folder} used {flag} {_shown(saved.get(key))}, not "
+                f"{_shown(now[key])}; resume with its settings, or start again without --resume")
+    if saved.get("data_sha256") != now["data_sha256"]:
+        raise MnistEdgeError(
+            f"the interrupted run in {folder} trained on other {now['dataset']} data (it read "
+            f"{saved.get('data_source')}, this run reads {now['data_source']}); resume with the "
+            "same data, or start again without --resume")
+
+
+def _shown(value) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
+
+
+def _shape_mismatch(saved: TrainState, model) -> str | None:
+    """Why ``saved`` does not fit ``model``'s variables, or None when it does."""
+    expected = {"model": model.variables, "optimizer": model.optimizer.variables,
+                "best_weights": model.weights if saved.best_weights else []}
+    for group, variables in expected.items():
+        arrays = getattr(saved, group)
+        if len(arrays) != len(variables):
+            return f"{len(arrays)} {group} arrays, the model has {len(variables)}"
+        for a, v in zip(arrays, variables):
+            if tuple(a.shape) != tuple(v.shape) or a.dtype != v.dtype:
+                return (f"{group} array {v.path} is {a.dtype}{list(a.shape)}, "
+                        f"expected {v.dtype}{list(v.shape)}")
+    return None
+
+
+def restore(model, saved: TrainState) -> None:
+    """Put the saved model and optimizer variables back (the optimizer must be built)."""
+    for variable, value in zip(model.variables, saved.model):
+        variable.assign(value)
+    for variable, value in zip(model.optimizer.variables, saved.optimizer):
+        variable.assign(value)
+
+
+def first_epoch(saved: TrainState | None, epochs: int) -> int:
+    """The epoch ``fit`` starts at: after the saved ones (none left if early stopping ended it)."""
+    if saved is None:
+        return 0
+    return epochs if saved.stopped else saved.epoch
+
+
+def callbacks(keras, folder: Path, settings: dict, patience: int, saved: TrainState | None) -> list:
+    """Early stopping, then the callback that saves the state: in that order, so the state
+    holds early stopping's update for the epoch. The second one's ``history`` is the run's."""
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                            restore_best_weights=True)
+    return [stopper, _keeper(keras, folder, settings, stopper, saved)]
+
+
+def _keeper(keras, folder: Path, settings: dict, stopper, saved: TrainState | None):
+    class StateKeeper(keras.callbacks.Callback):
+        """Saves the state after each epoch; on resume, gives early stopping its own back."""
+
+        def __init__(self):
+            super().__init__()
+            self.history = {k: list(v) for k, v in saved.history.items()} if saved else {}
+
+        def on_train_begin(self, logs=None):
+            if saved is not None:  # after EarlyStopping.on_train_begin, which resets it
+                _restore_stopper(stopper, saved)
 
         def on_epoch_end(self, epoch, logs=None):
-            super().on_epoch_end(epoch, logs)
-            if self.best_epoch == epoch and self.best_weights is not None:
-                with atomic_path(best) as tmp:
-                    np.savez(tmp, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+            for key, value in sorted((logs or {}).items()):
+                self.history.setdefault(key, []).append(float(value))
+            _save(folder, self.model, stopper, epoch + 1, self.history, settings)
 
-    return ResumableEarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    return StateKeeper()
+
+
+def _save(folder: Path, model, stopper, epoch: int, history: dict, settings: dict) -> None:
+    snapshot = TrainState(
+        epoch=epoch, settings=settings, history=history, stopped=bool(model.stop_training),
+        early_stopping={"best": None if stopper.best is None else float(stopper.best),
+                        "best_epoch": int(stopper.best_epoch), "wait": int(stopper.wait),
+                        "stopped_epoch": int(stopper.stopped_epoch)},
+        model=[v.numpy() for v in model.variables],
+        optimizer=[v.numpy() for v in model.optimizer.variables],
+        best_weights=list(stopper.best_weights or []),
+    )
+    try:
+        state.save(folder, snapshot)
+    except MnistEdgeError as exc:
+        raise MnistEdgeError(f"training stopped after epoch {epoch}: {exc}; once it can be "
+                             "written, run the same command with --resume") from None
+
+
+def _restore_stopper(stopper, saved: TrainState) -> None:
+    es = saved.early_stopping
+    stopper.best = es["best"]
+    stopper.best_epoch, stopper.wait = es["best_epoch"], es["wait"]
+    stopper.stopped_epoch = es["stopped_epoch"]
+    stopper.best_weights = list(saved.best_weights) or None

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.common.errors import ConfigError, check_seed
+from runtime.common.errors import ConfigError, Interrupted, check_seed
 from runtime.common.files import atomic_path
-from training import artifacts, resume
+from training import artifacts, resume, state
 from training.datasets import Dataset, load_dataset, stratified_indices
 from training.models import build_model, hidden_widths
 
@@ -46,6 +46,7 @@ class TrainResult:
 
     model_path: Path
     metrics: dict = field(repr=False)
+    resume_note: str | None = None  # "resumed after epoch 3", and any damaged state skipped
 
     @property
     def test_accuracy(self) -> float:
@@ -57,6 +58,10 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
           callbacks: list | None = None) -> TrainResult:
     """Train, evaluate on the test split, and write model.keras, labels.txt and metrics.json.
 
+    The folder is locked for the whole run, and the run's state is saved after every
+    epoch (``training/resume.py``), so ``config.resume`` continues an interrupted run
+    to the result it would have had.
+
     Args:
         config: the run's settings.
         data: an already loaded dataset (default: load ``config.dataset``).
@@ -64,64 +69,109 @@ def train(config: TrainConfig, data: Dataset | None = None, verbose: int | str =
         callbacks: extra Keras callbacks (TensorBoard, custom logging, ...).
 
     Returns:
-        The TrainResult. Nothing in the folder changes unless training finished.
+        The TrainResult. Nothing in the folder changes unless training finished,
+        apart from the saved state of the epochs that did.
 
     Raises:
         ConfigError: bad settings.
-        MnistEdgeError: the dataset cannot be loaded.
+        Interrupted: Ctrl-C; the message says which epoch ``--resume`` continues from.
+        MnistEdgeError: the dataset cannot be loaded; another run holds the folder;
+            nothing to resume, or a resume with other settings; the state cannot be saved.
     """
     _check(config)
-    data = data or load_dataset(config.dataset, config.data_dir)
+    folder = config.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    with artifacts.lock_folder(folder):
+        if not config.resume:
+            state.clear(folder)  # now: a Ctrl-C during start-up must not leave an old state
+        try:
+            data = data or load_dataset(config.dataset, config.data_dir)
+            return _train_locked(config, data, verbose, callbacks or [])
+        except KeyboardInterrupt:
+            raise Interrupted(_interrupted(folder)) from None
+
+
+def _interrupted(folder: Path) -> str:
+    """What a Ctrl-C left: the artifacts as they were, and the epochs that can be resumed."""
+    done = state.newest_epoch(folder)
+    then = (f"epoch {done} is saved: run the same command with --resume to continue" if done else
+            "no epoch had finished: run the same command without --resume to start again")
+    return f"training interrupted; the artifacts in {folder} are as they were, and {then}"
+
+
+def _train_locked(config: TrainConfig, data: Dataset, verbose, extra: list) -> TrainResult:
     from training.tf import import_keras, import_tensorflow
 
     tf, keras = import_tensorflow(), import_keras()
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
+    folder, settings = config.folder, resume.fingerprint(config, data)
+    model = _compiled_model(keras, config, data)
+    saved, note = None, None
+    if config.resume:
+        point = resume.restore_point(folder, settings, model)
+        saved, note = point.state, point.note
+        resume.restore(model, saved)
+    stopper, keeper = resume.callbacks(keras, folder, settings, config.patience, saved)
+    x_fit, y_fit, x_val, y_val = _split(data, config.seed)
+    start = time.perf_counter()
+    model.fit(x_fit, y_fit, validation_data=(x_val, y_val), epochs=config.epochs,
+              initial_epoch=resume.first_epoch(saved, config.epochs), batch_size=config.batch_size,
+              callbacks=[stopper, keeper, *extra], verbose=verbose)
+    seconds = time.perf_counter() - start
+    metrics = _metrics(config, data, model, (x_val, y_val), keeper.history, seconds)
+    model_path = _save_artifacts(folder, model, data, metrics)
+    state.clear(folder)
+    return TrainResult(model_path, metrics, note)
 
-    folder = config.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    history_csv = folder / artifacts.TRAIN_HISTORY
-    if not config.resume:
-        resume.clear(folder)
 
-    val = stratified_indices(data.y_train, round(len(data.y_train) * VALIDATION_FRACTION), config.seed)
-    fit_mask = np.ones(len(data.y_train), bool)
-    fit_mask[val] = False
+def _compiled_model(keras, config: TrainConfig, data: Dataset):
+    """The model, compiled, with its optimizer built so a saved state can be put back."""
     model = build_model(config.arch, data.num_classes, config.hidden)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    # Per-epoch log, early stopping and backup, all resumable: --resume continues to the same result.
-    callbacks = [*resume.callbacks(keras, folder, config.patience), *(callbacks or [])]
-    start = time.perf_counter()
-    model.fit(
-        _images(data.x_train[fit_mask]), data.y_train[fit_mask],
-        validation_data=(_images(data.x_train[val]), data.y_train[val]),
-        epochs=config.epochs, batch_size=config.batch_size, callbacks=callbacks, verbose=verbose,
-    )
-    seconds = time.perf_counter() - start
-    _, val_acc = model.evaluate(_images(data.x_train[val]), data.y_train[val], verbose=0)
-    _, test_acc = model.evaluate(_images(data.x_test), data.y_test, verbose=0)
-    history = resume.read_history(history_csv)
+    model.optimizer.build(model.trainable_variables)
+    return model
 
-    metrics = {
+
+def _split(data: Dataset, seed: int) -> tuple[np.ndarray, ...]:
+    """(x_fit, y_fit, x_val, y_val): a stratified validation split out of the training split."""
+    val = stratified_indices(data.y_train, round(len(data.y_train) * VALIDATION_FRACTION), seed)
+    fit = np.ones(len(data.y_train), bool)
+    fit[val] = False
+    x, y = data.x_train, data.y_train
+    return _images(x[fit]), y[fit], _images(x[val]), y[val]
+
+
+def _metrics(config: TrainConfig, data: Dataset, model, validation: tuple, history: dict,
+             seconds: float) -> dict:
+    """metrics.json: settings, accuracies, history (``seconds``: this process's epochs only)."""
+    from training.tf import import_keras, import_tensorflow
+
+    _, val_acc = model.evaluate(*validation, verbose=0)
+    _, test_acc = model.evaluate(_images(data.x_test), data.y_test, verbose=0)
+    return {
         "dataset": data.name, "source": data.source, "arch": config.arch,
         "hidden": list(hidden_widths(config.arch, config.hidden)),
         "parameters": int(model.count_params()), "seed": config.seed,
         "epochs": config.epochs, "epochs_run": len(history.get("loss", [])),
         "batch_size": config.batch_size, "learning_rate": config.learning_rate,
-        "train_images": int(fit_mask.sum()), "validation_images": len(val), "test_images": len(data.y_test),
+        "train_images": len(data.y_train) - len(validation[1]),
+        "validation_images": len(validation[1]), "test_images": len(data.y_test),
         "val_accuracy": float(val_acc), "test_accuracy": float(test_acc), "train_seconds": round(seconds, 2),
-        "history": history,
-        "class_names": data.class_names, "tensorflow": tf.__version__, "keras": keras.__version__,
+        "history": history, "class_names": data.class_names,
+        "tensorflow": import_tensorflow().__version__, "keras": import_keras().__version__,
         "config": {k: v for k, v in asdict(config).items() if k not in ("out_dir", "resume")},
     }
+
+
+def _save_artifacts(folder: Path, model, data: Dataset, metrics: dict) -> Path:
     model_path = folder / artifacts.KERAS_MODEL
     with atomic_path(model_path) as tmp:
         model.save(tmp)
     artifacts.write_labels(folder, data.class_names)
     artifacts.write_json(folder / artifacts.METRICS, metrics)
-    resume.clear(folder)
-    return TrainResult(model_path, metrics)
+    return model_path
 
 
 def _images(x: np.ndarray) -> np.ndarray:
@@ -137,5 +187,5 @@ def _check(config: TrainConfig) -> None:
             raise ConfigError(name, f"must be at least 1, got {getattr(config, name)}")
     if config.patience < 0:
         raise ConfigError("patience", f"must be 0 or more, got {config.patience}")
-    if not config.learning_rate > 0 or not math.isfinite(config.learning_rate):
-        raise ConfigError("learning_rate", f"must be a positive number, got {config.learning_rate}")
+    if not math.isfinite(config.learning_rate) or config.learning_rate <= 0:
+        raise ConfigError("learning_rate", f"must be a positive number, got {config.learning_rate:g}")

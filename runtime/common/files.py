@@ -1,8 +1,9 @@
 """Atomic file writes: a reader never sees a half-written artifact.
 
 Each writer creates a temporary file in the destination folder (so the final
-``os.replace`` is a rename on one file system), flushes it to disk, then renames
-it over the destination. On any error the temporary file is removed and the
+``os.replace`` is a rename on one file system), flushes it to disk, renames it
+over the destination, then flushes the folder so the rename itself survives a
+power cut. On any error the temporary file is removed and the
 previous artifact stays as it was; an OSError (a full disk, a read-only folder)
 becomes a one-line MnistEdgeError.
 """
@@ -42,6 +43,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp
         _fsync(tmp)
         os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
     except OSError as exc:  # a full disk, a read-only folder: the old file stays, the user gets one line
         raise MnistEdgeError(f"{dest}: cannot write ({exc.strerror or exc}); any earlier file is unchanged") from None
     finally:
@@ -64,3 +66,14 @@ def _fsync(path: Path) -> None:
     if path.is_file():
         with open(path, "rb+") as f:
             os.fsync(f.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename is done by now: a folder that cannot be flushed (some file systems
+    # refuse fsync on a directory) must not turn a finished write into an error.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
