@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# make pi-check: the device end on an emulated Raspberry Pi OS 64-bit (Debian bookworm arm64) userland.
+#
+# Stages (all by default, or name some: host rootfs inputs pi x86 compare):
+#   host     qemu-user-static, binfmt-support, debootstrap from Debian's archive; aarch64 in
+#            binfmt_misc with the F flag (the kernel keeps the interpreter open, so the chroot
+#            needs no copy of qemu).
+#   rootfs   debootstrap --foreign, then --second-stage under qemu, into $PI_ROOT (cached; a root
+#            without its completion stamp is half-built and is built again).
+#   inputs   on this x86 machine: the wheel, a small real model, real digit PNGs, the test split.
+#   pi       in the chroot as user pi, under QEMU_CPU=cortex-a72 with a Pi 4's /proc/cpuinfo:
+#            venvs as the README says, pip's resolution recorded, every command run.
+#   x86      the same commands on x86: for each Pi venv a twin with the very package versions
+#            the Pi resolved (so only the CPU differs), and one venv as pip resolves it here.
+#   compare  labels identical, scores within one output quantization step; a table on stdout
+#            and bench/results-pi.md. Exits 1 on any mismatch.
+# Progress lines go to stdout; everything else to $PI_CACHE/pi-check.log.
+set -Eeuo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+PI_CACHE="${PI_CACHE:-/var/cache/mnist-edge}"
+PI_ROOT="${PI_ROOT:-$PI_CACHE/pi-rootfs}"
+WORK="$PI_CACHE/pi-check"                  # host-side inputs and every run's answers
+LOG="$PI_CACHE/pi-check.log"
+SUITE=bookworm                             # Raspberry Pi OS 64-bit (Bookworm) is built on it
+MIRROR="${PI_MIRROR:-http://deb.debian.org/debian}"
+# python3-pil and python3-numpy: what picamera2 brings from apt on Pi OS. python3-numexpr: a
+# C extension built against Debian's numpy 1.24, standing in for Pi OS's python3-simplejpeg
+# (not in Debian) to show whether a venv's numpy breaks apt's numpy extensions.
+PACKAGES=python3,python3-venv,python3-numpy,python3-pil,python3-numexpr,ca-certificates
+STAMP="$PI_ROOT/.pi-check-complete"        # written last; holds the recipe it was built from
+RECIPE="$SUITE $MIRROR $PACKAGES v1"
+export QEMU_CPU=cortex-a72                 # qemu's default "max" CPU gives wrong XNNPACK results
+HOST_PY="${HOST_PY:-python3}"              # builds the model: needs TensorFlow (the project's .venv)
+PI_HOME=/home/pi
+
+trap 'say "error: line $LINENO: $BASH_COMMAND failed (see $LOG)"' ERR
+say() { printf '[pi-check %s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$LOG"; }
+die() { say "error: $*"; exit 1; }
+quiet() { "$@" >>"$LOG" 2>&1 || die "failed: $* (see $LOG)"; }
+
+need_root() { [ "$(id -u)" = 0 ] || die "run as root (debootstrap, binfmt_misc, mounts and chroot need it)"; }
+
+HOST_READY=
+stage_host() {
+    [ -z "$HOST_READY" ] || return 0
+    local missing=()
+    [ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    command -v update-binfmts >/dev/null || missing+=(binfmt-support)
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "apt-get install ${missing[*]}"
+        quiet apt-get update
+        DEBIAN_FRONTEND=noninteractive quiet apt-get install -y "${missing[@]}"
+    fi
+    local bm=/proc/sys/fs/binfmt_misc
+    [ -e "$bm/register" ] || quiet mount -t binfmt_misc binfmt_misc "$bm"
+    local entry="$bm/qemu-aarch64"
+    if [ -e "$entry" ] && ! grep -q '^flags:.*F' "$entry"; then
+        echo -1 >"$entry"   # registered without F: a chroot could not find the interpreter
+    fi
+    if [ ! -e "$entry" ]; then
+        # Debian's own rule (magic and mask of an aarch64 ELF), with the fix-binary flag.
+        local rule
+        rule="$(cat /usr/lib/binfmt.d/qemu-aarch64.conf)"
+        case "${rule##*:}" in *F*) ;; *) rule="${rule}F" ;; esac
+        printf '%s' "$rule" >"$bm/register"
+    fi
+    grep -q '^enabled' "$entry" && grep -q '^flags:.*F' "$entry" || die "aarch64 binfmt_misc entry not usable"
+    say "host: $(qemu-aarch64-static --version | head -1), binfmt aarch64 flags $(sed -n 's/^flags: //p' "$entry")"
+    HOST_READY=1
+}
+
+# Unmount whatever this script (or an interrupted run) left mounted under the root, deepest first.
+unmount_all() {
+    local targets
+    targets="$(findmnt -rn -o TARGET | grep -F "$PI_ROOT/" | sort -r || true)"
+    for t in $targets; do umount -l "$t" 2>>"$LOG" || true; done
+}
+
+stage_rootfs() {
+    stage_host
+    if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ]; then
+        say "rootfs: reusing $PI_ROOT"
+        return
+    fi
+    unmount_all
+    if [ -e "$PI_ROOT" ]; then
+        say "rootfs: $PI_ROOT is half-built or from another recipe: building it again"
+        rm -rf --one-file-system "$PI_ROOT"
+    fi
+    mkdir -p "$PI_ROOT"
+    say "rootfs: debootstrap --foreign $SUITE arm64 (first stage, a few minutes)"
+    quiet debootstrap --foreign --arch=arm64 --variant=minbase --include="$PACKAGES" \
+        "$SUITE" "$PI_ROOT" "$MIRROR"
+    say "rootfs: debootstrap --second-stage under qemu (the slow part, ~15 minutes)"
+    quiet chroot "$PI_ROOT" /debootstrap/debootstrap --second-stage
+    configure_root
+    echo "$RECIPE" >"$STAMP"
+    say "rootfs: ready ($(du -sh --one-file-system "$PI_ROOT" | cut -f1))"
+}
+
+configure_root() {
+    cat >"$PI_ROOT/etc/apt/sources.list" <<EOF
+deb $MIRROR $SUITE main
+deb $MIRROR $SUITE-updates main
+deb http://deb.debian.org/debian-security $SUITE-security main
+EOF
+    echo raspberrypi >"$PI_ROOT/etc/hostname"
+    chroot "$PI_ROOT" id pi >/dev/null 2>&1 || quiet chroot "$PI_ROOT" useradd -m -u 1000 -s /bin/bash pi
+    carry_network_settings
+}
+
+# pip in the chroot reaches PyPI the way pip on this machine does: same resolver, same local CAs
+# (a TLS-inspecting proxy's, say) and pip's cert setting. This machine's file:// indexes hold
+# x86 wheels only and are not carried over.
+carry_network_settings() {
+    cp -L /etc/resolv.conf "$PI_ROOT/etc/resolv.conf"
+    local cas=(/usr/local/share/ca-certificates/*.crt) dest="$PI_ROOT/usr/local/share/ca-certificates"
+    if [ -e "${cas[0]}" ] && ! diff -rq /usr/local/share/ca-certificates "$dest" >/dev/null 2>&1; then
+        rm -rf "$dest"
+        cp -r /usr/local/share/ca-certificates "$dest"
+        quiet chroot "$PI_ROOT" update-ca-certificates --fresh
+    fi
+    local cert=
+    if [ -n "${PIP_CERT:-}" ] || python3 -m pip config list 2>/dev/null | grep -q '\.cert='; then
+        cert="cert = /etc/ssl/certs/ca-certificates.crt"   # the system store, local CAs included
+    fi
+    printf '[global]\ntimeout = %s\ndisable-pip-version-check = true\n%s\n' \
+        "${PIP_DEFAULT_TIMEOUT:-60}" "$cert" >"$PI_ROOT/etc/pip.conf"
+}
+
+stage_inputs() {
+    say "inputs: wheel, model (trains ~1 min), digit photos, test split"
+    mkdir -p "$WORK"
+    (cd "$REPO" && quiet "$HOST_PY" "$HERE/reference.py" prepare "$WORK")
+}
+
+# One x86 venv: NAME, then pip arguments; the wheel goes in without its dependencies last.
+x86_venv() {
+    local name=$1 venv="$PI_CACHE/x86-venvs/$1" out="$WORK/out/x86/$1"
+    shift
+    rm -rf "$venv" "$out"
+    mkdir -p "$out"
+    quiet python3 -m venv "$venv"
+    quiet "$venv/bin/pip" install "$@"
+    quiet "$venv/bin/pip" install --no-deps --force-reinstall "$(ls "$WORK"/dist/mnist_edge-*.whl)"
+    "$venv/bin/pip" freeze --all >"$out/pip-freeze.txt" 2>>"$LOG"
+    quiet "$venv/bin/python" "$HERE/run_commands.py" --bin "$venv/bin" --inputs "$WORK" --out "$out"
+}
+
+stage_x86() {
+    [ -d "$WORK/out/pi" ] || die "no Pi answers in $WORK/out/pi: run the pi stage"
+    local freeze name
+    for freeze in "$WORK"/out/pi/*/pip-freeze.txt; do
+        name="$(basename "$(dirname "$freeze")")"
+        [ -f "$WORK/out/pi/$name/commands.json" ] || continue
+        say "x86: twin of the Pi's $name venv (same package versions)"
+        # apt's numexpr is only the Pi's probe; the project's wheel goes in last.
+        grep -v -i -E '^(mnist-edge|pip|setuptools|numexpr)[ =@]' "$freeze" >"$WORK/out/pi/$name/twin.txt"
+        x86_venv "$name" -r "$WORK/out/pi/$name/twin.txt"
+    done
+    say "x86: [litert] as pip resolves it on this machine"
+    x86_venv latest "$(ls "$WORK"/dist/mnist_edge-*.whl)[litert]"
+}
+
+mount_pi() {
+    unmount_all
+    carry_network_settings
+    mount -t proc proc "$PI_ROOT/proc"
+    # LiteRT reads /proc/cpuinfo to pick its ARM kernels; qemu-user shows the x86 host's.
+    mount --bind "$HERE/cpuinfo-pi4.txt" "$PI_ROOT/proc/cpuinfo"
+    mount --bind /dev "$PI_ROOT/dev"
+    mount -t tmpfs tmpfs "$PI_ROOT/dev/shm"
+    mount -t sysfs sysfs "$PI_ROOT/sys"
+}
+
+stage_pi() {
+    [ -f "$STAMP" ] || die "no complete root in $PI_ROOT: run the rootfs stage"
+    [ -d "$WORK/dist" ] || die "no inputs in $WORK: run the inputs stage"
+    stage_host
+    local dest="$PI_ROOT$PI_HOME/pi-check"
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    cp -r "$WORK/dist" "$WORK/models" "$WORK/digits" "$WORK/mnist-5k.npz" "$dest/"
+    cp "$HERE/run_commands.py" "$HERE/pi_venvs.sh" "$dest/"
+    chroot "$PI_ROOT" chown -R pi:pi "$PI_HOME"
+    trap unmount_all EXIT
+    mount_pi
+    say "pi: venvs and commands under qemu ($QEMU_CPU, Pi 4 cpuinfo); pip under emulation is slow"
+    env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$PI_HOME" USER=pi LANG=C.UTF-8 QEMU_CPU="$QEMU_CPU" \
+        PIP_DEFAULT_TIMEOUT="${PIP_DEFAULT_TIMEOUT:-180}" \
+        "$(command -v chroot)" --userspec=1000:1000 "$PI_ROOT" /bin/bash "$PI_HOME/pi-check/pi_venvs.sh" \
+        >>"$LOG" 2>&1 || die "the run inside the Pi userland failed (see $LOG)"
+    unmount_all
+    trap - EXIT
+    rm -rf "$WORK/out/pi"
+    cp -r "$dest/out" "$WORK/out/pi"
+    say "pi: answers in $WORK/out/pi"
+}
+
+stage_compare() {
+    local host_info
+    host_info="$(qemu-aarch64-static --version | head -1)"
+    "$HOST_PY" "$HERE/compare.py" --work "$WORK" --qemu "$host_info" --qemu-cpu "$QEMU_CPU" \
+        --results "$REPO/bench/results-pi.md"
+}
+
+main() {
+    need_root
+    mkdir -p "$PI_CACHE"
+    local stages=("$@")
+    [ ${#stages[@]} -gt 0 ] || stages=(host rootfs inputs pi x86 compare)
+    say "start: ${stages[*]} (log: $LOG)"
+    for s in "${stages[@]}"; do
+        case "$s" in
+            host|rootfs|inputs|pi|x86|compare) "stage_$s" ;;
+            *) die "unknown stage $s (host rootfs inputs pi x86 compare)" ;;
+        esac
+    done
+}
+
+main "$@"
