@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make pi-check: the device end on an emulated Raspberry Pi OS 64-bit (Debian bookworm arm64) userland.
+# make pi-check: the device end on an emulated Raspberry Pi OS 64-bit userland (Debian bookworm
+# arm64, the base of Pi OS Bookworm), compared with x86.
 #
 # Stages (all by default, or name some: host rootfs inputs pi x86 compare):
 #   host     qemu-user-static, binfmt-support, debootstrap from Debian's archive; aarch64 in
@@ -31,8 +32,12 @@ MIRROR="${PI_MIRROR:-http://deb.debian.org/debian}"
 PACKAGES=python3,python3-venv,python3-numpy,python3-pil,python3-numexpr,ca-certificates
 STAMP="$PI_ROOT/.pi-check-complete"        # written last; holds the recipe it was built from
 RECIPE="$SUITE $MIRROR $PACKAGES v1"
-export QEMU_CPU=cortex-a72                 # qemu's default "max" CPU gives wrong XNNPACK results
-HOST_PY="${HOST_PY:-python3}"              # builds the model: needs TensorFlow (the project's .venv)
+# qemu's default "max" CPU gives wrong XNNPACK results; PI_QEMU_CPU / PI_CPUINFO (empty: the
+# emulator's own /proc/cpuinfo) exist to show that the check catches those quirks.
+export QEMU_CPU="${PI_QEMU_CPU:-cortex-a72}"
+PI_CPUINFO="${PI_CPUINFO-$HERE/cpuinfo-pi4.txt}"
+RESULTS="${PI_RESULTS:-$REPO/bench/results-pi.md}"
+HOST_PY="${HOST_PY:-python3}"              # builds the model: TensorFlow (the project's .venv)
 PI_HOME=/home/pi
 
 trap 'say "error: line $LINENO: $BASH_COMMAND failed (see $LOG)"' ERR
@@ -40,7 +45,14 @@ say() { printf '[pi-check %s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$LOG"; }
 die() { say "error: $*"; exit 1; }
 quiet() { "$@" >>"$LOG" 2>&1 || die "failed: $* (see $LOG)"; }
 
-need_root() { [ "$(id -u)" = 0 ] || die "run as root (debootstrap, binfmt_misc, mounts and chroot need it)"; }
+need_root() {
+    [ "$(id -u)" = 0 ] || die "run as root (debootstrap, binfmt_misc, mounts and chroot need it)"
+    # rm -rf of the root below: refuse anything shallower than /a/b/c
+    case "$PI_ROOT" in
+        /*/*/*) ;;
+        *) die "PI_ROOT=$PI_ROOT: give a folder at least 3 levels deep" ;;
+    esac
+}
 
 HOST_READY=
 stage_host() {
@@ -67,8 +79,10 @@ stage_host() {
         case "${rule##*:}" in *F*) ;; *) rule="${rule}F" ;; esac
         printf '%s' "$rule" >"$bm/register"
     fi
-    grep -q '^enabled' "$entry" && grep -q '^flags:.*F' "$entry" || die "aarch64 binfmt_misc entry not usable"
-    say "host: $(qemu-aarch64-static --version | head -1), binfmt aarch64 flags $(sed -n 's/^flags: //p' "$entry")"
+    grep -q '^enabled' "$entry" && grep -q '^flags:.*F' "$entry" ||
+        die "aarch64 binfmt_misc entry not usable"
+    say "host: $(qemu-aarch64-static --version | head -1)," \
+        "binfmt aarch64 flags $(sed -n 's/^flags: //p' "$entry")"
     HOST_READY=1
 }
 
@@ -94,7 +108,7 @@ stage_rootfs() {
     say "rootfs: debootstrap --foreign $SUITE arm64 (first stage, a few minutes)"
     quiet debootstrap --foreign --arch=arm64 --variant=minbase --include="$PACKAGES" \
         "$SUITE" "$PI_ROOT" "$MIRROR"
-    say "rootfs: debootstrap --second-stage under qemu (the slow part, ~15 minutes)"
+    say "rootfs: debootstrap --second-stage under qemu (the slow part, 5-15 minutes)"
     quiet chroot "$PI_ROOT" /debootstrap/debootstrap --second-stage
     configure_root
     echo "$RECIPE" >"$STAMP"
@@ -108,7 +122,8 @@ deb $MIRROR $SUITE-updates main
 deb http://deb.debian.org/debian-security $SUITE-security main
 EOF
     echo raspberrypi >"$PI_ROOT/etc/hostname"
-    chroot "$PI_ROOT" id pi >/dev/null 2>&1 || quiet chroot "$PI_ROOT" useradd -m -u 1000 -s /bin/bash pi
+    chroot "$PI_ROOT" id pi >/dev/null 2>&1 ||
+        quiet chroot "$PI_ROOT" useradd -m -u 1000 -s /bin/bash pi
     carry_network_settings
 }
 
@@ -117,10 +132,11 @@ EOF
 # x86 wheels only and are not carried over.
 carry_network_settings() {
     cp -L /etc/resolv.conf "$PI_ROOT/etc/resolv.conf"
-    local cas=(/usr/local/share/ca-certificates/*.crt) dest="$PI_ROOT/usr/local/share/ca-certificates"
-    if [ -e "${cas[0]}" ] && ! diff -rq /usr/local/share/ca-certificates "$dest" >/dev/null 2>&1; then
+    local local_cas=/usr/local/share/ca-certificates dest="$PI_ROOT/usr/local/share/ca-certificates"
+    local cas=("$local_cas"/*.crt)
+    if [ -e "${cas[0]}" ] && ! diff -rq "$local_cas" "$dest" >/dev/null 2>&1; then
         rm -rf "$dest"
-        cp -r /usr/local/share/ca-certificates "$dest"
+        cp -r "$local_cas" "$dest"
         quiet chroot "$PI_ROOT" update-ca-certificates --fresh
     fi
     local cert=
@@ -158,7 +174,8 @@ stage_x86() {
         [ -f "$WORK/out/pi/$name/commands.json" ] || continue
         say "x86: twin of the Pi's $name venv (same package versions)"
         # apt's numexpr is only the Pi's probe; the project's wheel goes in last.
-        grep -v -i -E '^(mnist-edge|pip|setuptools|numexpr)[ =@]' "$freeze" >"$WORK/out/pi/$name/twin.txt"
+        grep -v -i -E '^(mnist-edge|pip|setuptools|numexpr)[ =@]' "$freeze" \
+            >"$WORK/out/pi/$name/twin.txt"
         x86_venv "$name" -r "$WORK/out/pi/$name/twin.txt"
     done
     say "x86: [litert] as pip resolves it on this machine"
@@ -170,7 +187,7 @@ mount_pi() {
     carry_network_settings
     mount -t proc proc "$PI_ROOT/proc"
     # LiteRT reads /proc/cpuinfo to pick its ARM kernels; qemu-user shows the x86 host's.
-    mount --bind "$HERE/cpuinfo-pi4.txt" "$PI_ROOT/proc/cpuinfo"
+    [ -z "$PI_CPUINFO" ] || mount --bind "$PI_CPUINFO" "$PI_ROOT/proc/cpuinfo"
     mount --bind /dev "$PI_ROOT/dev"
     mount -t tmpfs tmpfs "$PI_ROOT/dev/shm"
     mount -t sysfs sysfs "$PI_ROOT/sys"
@@ -188,11 +205,14 @@ stage_pi() {
     chroot "$PI_ROOT" chown -R pi:pi "$PI_HOME"
     trap unmount_all EXIT
     mount_pi
-    say "pi: venvs and commands under qemu ($QEMU_CPU, Pi 4 cpuinfo); pip under emulation is slow"
-    env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$PI_HOME" USER=pi LANG=C.UTF-8 QEMU_CPU="$QEMU_CPU" \
-        PIP_DEFAULT_TIMEOUT="${PIP_DEFAULT_TIMEOUT:-180}" \
-        "$(command -v chroot)" --userspec=1000:1000 "$PI_ROOT" /bin/bash "$PI_HOME/pi-check/pi_venvs.sh" \
-        >>"$LOG" 2>&1 || die "the run inside the Pi userland failed (see $LOG)"
+    say "pi: 3 venvs and their commands under qemu ($QEMU_CPU," \
+        "cpuinfo ${PI_CPUINFO:-of the emulator}), ~8 min"
+    # A clean environment, as user pi; QEMU_CPU reaches qemu through binfmt_misc's exec.
+    env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$PI_HOME" USER=pi LANG=C.UTF-8 \
+        QEMU_CPU="$QEMU_CPU" PIP_DEFAULT_TIMEOUT="${PIP_DEFAULT_TIMEOUT:-180}" \
+        "$(command -v chroot)" --userspec=1000:1000 "$PI_ROOT" \
+        /bin/bash "$PI_HOME/pi-check/pi_venvs.sh" >>"$LOG" 2>&1 ||
+        die "the run inside the Pi userland failed (see $LOG)"
     unmount_all
     trap - EXIT
     rm -rf "$WORK/out/pi"
@@ -204,7 +224,7 @@ stage_compare() {
     local host_info
     host_info="$(qemu-aarch64-static --version | head -1)"
     "$HOST_PY" "$HERE/compare.py" --work "$WORK" --qemu "$host_info" --qemu-cpu "$QEMU_CPU" \
-        --results "$REPO/bench/results-pi.md"
+        --cpuinfo "${PI_CPUINFO#"$REPO"/}" --results "$RESULTS"
 }
 
 main() {

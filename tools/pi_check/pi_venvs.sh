@@ -3,10 +3,11 @@
 # three venvs, record what pip resolved, and run every command in each (run_commands.py).
 #   litert      python3 -m venv --system-site-packages (the picamera2 way) + wheel[litert]
 #   litert-np1  the same with a constraint numpy<2, so apt's numpy 1.24 is kept
-#   tflite      python3 -m venv --system-site-packages + wheel[tflite] (tflite-runtime 2.14, numpy<2)
+#   tflite      python3 -m venv --system-site-packages + wheel[tflite] (tflite-runtime 2.14,
+#               numpy<2)
 # A venv whose install fails is recorded (install.log, install-rc) and the next one still runs.
 set -u
-cd "$HOME/pi-check"
+cd "$HOME/pi-check" || exit 1
 wheel="$(ls "$PWD"/dist/mnist_edge-*.whl)"
 echo 'numpy<2' >numpy1.txt
 rm -rf out
@@ -33,7 +34,7 @@ setup() {  # name venv-folder pip-args...
     "$venv/bin/python" run_commands.py --bin "$venv/bin" --inputs "$PWD" --out "$dest"
 }
 
-setup litert "$HOME/mnist-edge-venv" "$wheel[litert]"
-setup litert-np1 "$HOME/mnist-edge-venv-np1" -c numpy1.txt "$wheel[litert]"
-setup tflite "$HOME/mnist-edge-venv-tflite" "$wheel[tflite]"
+setup litert "$HOME/mnist-edge-venv" "${wheel}[litert]"
+setup litert-np1 "$HOME/mnist-edge-venv-np1" -c numpy1.txt "${wheel}[litert]"
+setup tflite "$HOME/mnist-edge-venv-tflite" "${wheel}[tflite]"
 echo "== done"

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-DIGITS = 60          # test digits written as photos: 6 of each class
-PHOTO_SIDE = 112     # upscaled like the README's sample digit
+DIGITS = 60  # test digits written as photos: 6 of each class
+PHOTO_SIDE = 112  # upscaled like the README's sample digit
 
 
 def build_wheel(repo: Path, dist: Path) -> Path:
@@ -30,14 +30,20 @@ def build_wheel(repo: Path, dist: Path) -> Path:
         The wheel's path.
     """
     shutil.rmtree(dist, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(repo), "-w", str(dist)],
-                   check=True)
-    shutil.rmtree(repo / "build", ignore_errors=True)  # setuptools' scratch, not the project's build/ files
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(repo), "-w", str(dist)],
+        check=True,
+    )
+    shutil.rmtree(
+        repo / "build", ignore_errors=True
+    )  # setuptools' scratch, not the project's build/ files
     (wheel,) = dist.glob("mnist_edge-*.whl")
     return wheel
 
 
-def write_digit_photos(x: np.ndarray, y: np.ndarray, folder: Path, count: int = DIGITS) -> list[Path]:
+def write_digit_photos(
+    x: np.ndarray, y: np.ndarray, folder: Path, count: int = DIGITS
+) -> list[Path]:
     """Write ``count`` digits, stratified by class, as dark ink on light paper, upscaled.
 
     Args:
@@ -57,7 +63,9 @@ def write_digit_photos(x: np.ndarray, y: np.ndarray, folder: Path, count: int = 
     folder.mkdir(parents=True)
     paths = []
     for n, i in enumerate(sorted(stratified_indices(y, count, seed=0))):
-        image = Image.fromarray(255 - x[i]).resize((PHOTO_SIDE, PHOTO_SIDE), Image.Resampling.BICUBIC)
+        image = Image.fromarray(255 - x[i]).resize(
+            (PHOTO_SIDE, PHOTO_SIDE), Image.Resampling.BICUBIC
+        )
         paths.append(folder / f"{n:03d}-label{int(y[i])}.png")
         image.save(paths[-1])
     return paths
@@ -72,8 +80,13 @@ def prepare(work: Path) -> None:
     work.mkdir(parents=True, exist_ok=True)
     build_wheel(REPO, work / "dist")
     data = load_dataset("mnist-5k")
-    np.savez_compressed(work / "mnist-5k.npz", x_train=data.x_train, y_train=data.y_train,
-                        x_test=data.x_test, y_test=data.y_test)
+    np.savez_compressed(
+        work / "mnist-5k.npz",
+        x_train=data.x_train,
+        y_train=data.y_train,
+        x_test=data.x_test,
+        y_test=data.y_test,
+    )
     write_digit_photos(data.x_test, data.y_test, work / "digits")
     shutil.rmtree(work / "models", ignore_errors=True)
     build_digits_model(work / "models", data=data)

@@ -33,10 +33,21 @@ def run(name: str, argv: list[str], timeout: float = 1800) -> dict:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         rc, out, err = done.returncode, done.stdout, done.stderr
     except subprocess.TimeoutExpired as exc:
-        rc, out, err = -9, exc.stdout or "", f"timed out after {timeout:.0f} s"
+        partial = exc.stdout or b""  # bytes, even with text=True
+        out = partial if isinstance(partial, str) else partial.decode(errors="replace")
+        rc, err = -9, f"timed out after {timeout:.0f} s"
+    except OSError as exc:  # e.g. EAGAIN from fork on a machine out of processes
+        rc, out, err = -1, "", f"could not start: {exc}"
     seconds = time.perf_counter() - start
     print(f"{name}: exit {rc} in {seconds:.1f} s", flush=True)
-    return {"name": name, "argv": argv, "rc": rc, "seconds": round(seconds, 3), "stdout": out, "stderr": err}
+    return {
+        "name": name,
+        "argv": argv,
+        "rc": rc,
+        "seconds": round(seconds, 3),
+        "stdout": out,
+        "stderr": err,
+    }
 
 
 def commands(tool: str, python: str, inputs: Path, out: Path) -> list[tuple[str, list[str]]]:
@@ -50,8 +61,19 @@ def commands(tool: str, python: str, inputs: Path, out: Path) -> list[tuple[str,
             (f"inspect:{v}", [tool, "inspect", model, "--json"]),
             (f"predict:{v}", [tool, "predict", model, *digits, "--json"]),
             (f"evaluate:{v}", [tool, "evaluate", model, "--data-dir", data, "--json"]),
-            (f"classify:{v}", [tool, "classify", model, "--source", str(inputs / "digits"),
-                               "--max-frames", str(len(digits)), "--json"]),
+            (
+                f"classify:{v}",
+                [
+                    tool,
+                    "classify",
+                    model,
+                    "--source",
+                    str(inputs / "digits"),
+                    "--max-frames",
+                    str(len(digits)),
+                    "--json",
+                ],
+            ),
             (f"split:{v}", [python, __file__, "split", model, data, str(out / f"split-{v}.npy")]),
         ]
     return todo
@@ -70,24 +92,44 @@ def split_scores(model: str, data: str, dest: str) -> None:
 
 def environment(python: str) -> dict:
     """Python, machine, the packages the venv resolved, where numpy comes from, apt's extension."""
-    probe = ("import json, numpy; print(json.dumps({'version': numpy.__version__, 'file': numpy.__file__}))")
+    probe = ("import json, numpy; "
+             "print(json.dumps({'version': numpy.__version__, 'file': numpy.__file__}))")
     numpy_info = subprocess.run([python, "-c", probe], capture_output=True, text=True)
-    ext = subprocess.run([python, "-c", f"import {APT_NUMPY_EXTENSION}; print({APT_NUMPY_EXTENSION}.__file__)"],
-                         capture_output=True, text=True)
+    ext = subprocess.run(
+        [python, "-c", f"import {APT_NUMPY_EXTENSION}; print({APT_NUMPY_EXTENSION}.__file__)"],
+        capture_output=True,
+        text=True,
+    )
     versions = {}
-    for dist in ("mnist-edge", "numpy", "ai-edge-litert", "tflite-runtime", "pillow", "tflite", "typer",
-                 "flatbuffers", "ml_dtypes"):
+    for dist in (
+        "mnist-edge",
+        "numpy",
+        "ai-edge-litert",
+        "tflite-runtime",
+        "pillow",
+        "tflite",
+        "typer",
+        "flatbuffers",
+        "ml_dtypes",
+    ):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = None
     return {
-        "python": platform.python_version(), "machine": platform.machine(),
-        "libc": " ".join(platform.libc_ver()), "platform": platform.platform(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "libc": " ".join(platform.libc_ver()),
+        "platform": platform.platform(),
         "packages": versions,
-        "numpy": json.loads(numpy_info.stdout) if numpy_info.returncode == 0 else {"error": numpy_info.stderr},
-        "apt_numpy_extension": {"module": APT_NUMPY_EXTENSION, "imports": ext.returncode == 0,
-                                "detail": (ext.stdout or ext.stderr).strip().splitlines()[-1:] or [""]},
+        "numpy": json.loads(numpy_info.stdout)
+        if numpy_info.returncode == 0
+        else {"error": numpy_info.stderr},
+        "apt_numpy_extension": {
+            "module": APT_NUMPY_EXTENSION,
+            "imports": ext.returncode == 0,
+            "detail": (ext.stdout or ext.stderr).strip().splitlines()[-1:] or [""],
+        },
     }
 
 
