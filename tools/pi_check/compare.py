@@ -23,6 +23,8 @@ import numpy as np
 VARIANTS = ("float32", "int8", "int8-static")
 ROUNDING = 1e-4  # the CLI prints scores rounded to 4 decimals
 FLOAT_TOLERANCE = 1e-5  # float32 models: kernels may order sums differently on ARM
+BITS = {"arm64": "64-bit", "armhf": "32-bit"}
+COMMAND = {"arm64": "make pi-check", "armhf": "PI_ARCH=armhf make pi-check"}
 VENVS = {  # name -> how it was made (pi_venvs.sh)
     "litert": "`python3 -m venv --system-site-packages`, `pip install 'WHEEL[litert]'`",
     "litert-np1": "the same with `pip install -c numpy1.txt` (`numpy<2`)",
@@ -221,16 +223,17 @@ def header(facts: dict, latest: dict, system: str, ok: bool) -> list[str]:
                else "**FAIL**: see the rows marked MISMATCH.")
     env = latest["env"]
     return [
-        "# Emulated Raspberry Pi OS 64-bit check (`make pi-check`)", "",
-        f"Run on {datetime.date.today().isoformat()} by `make pi-check` (tools/pi_check/). "
+        f"# Emulated Raspberry Pi OS {BITS[facts['arch']]} check (`{COMMAND[facts['arch']]}`)", "",
+        f"Run on {datetime.date.today().isoformat()} by `{COMMAND[facts['arch']]}` "
+        "(tools/pi_check/). "
         f"Result: {verdict}", "",
         f"- Host: {facts['cpu']}, {facts['cores']} cores, Linux {facts['kernel']} (x86_64)",
         f"- Emulator: {facts['qemu']}, user mode through binfmt_misc (F flag), "
         f"QEMU_CPU={facts['qemu_cpu']}, /proc/cpuinfo: "
         + (f"`{facts['cpuinfo']}` bound over the emulator's" if facts["cpuinfo"]
            else "the emulator's own (the host CPU's)"),
-        "- Pi userland: Debian bookworm arm64 by debootstrap (the base of Raspberry Pi OS 64-bit "
-        "Bookworm), " + "; ".join(system.strip().splitlines()),
+        f"- Pi userland: Debian bookworm {facts['arch']} by debootstrap (the base of Raspberry Pi "
+        f"OS {BITS[facts['arch']]} Bookworm), " + "; ".join(system.strip().splitlines()),
         "- x86: for each Pi venv a twin venv with the very package versions the Pi resolved, so "
         "only the CPU differs (the tables compare with it); and the wheel's `[litert]` as pip "
         f"resolves it on x86 (Python {env['python']}, {versions(env)}): reported, not judged",
@@ -283,6 +286,8 @@ def main() -> int:
     parser.add_argument("--qemu", required=True)
     parser.add_argument("--qemu-cpu", required=True)
     parser.add_argument("--cpuinfo", default="", help="the file bound over /proc/cpuinfo")
+    parser.add_argument("--arch", default="arm64", choices=["arm64", "armhf"])
+    parser.add_argument("--venvs", default=" ".join(VENVS), help="the Pi venvs made, by name")
     parser.add_argument("--results", type=Path, required=True)
     args = parser.parse_args()
     out = args.work / "out"
@@ -290,12 +295,13 @@ def main() -> int:
     if latest is None:
         print(f"error: no x86 run in {out / 'x86' / 'latest'}", file=sys.stderr)
         return 1
-    facts = {**host_facts(args.qemu, args.qemu_cpu), "cpuinfo": args.cpuinfo}
-    pis = {name: load_run(out / "pi" / name) for name in VENVS}
-    twins = {name: load_run(out / "x86" / name) for name in VENVS}
-    tables = {name: compare_venv(pis[name], twins[name]) for name in VENVS
+    facts = {**host_facts(args.qemu, args.qemu_cpu), "cpuinfo": args.cpuinfo, "arch": args.arch}
+    names = args.venvs.split()
+    pis = {name: load_run(out / "pi" / name) for name in names}
+    twins = {name: load_run(out / "x86" / name) for name in names}
+    tables = {name: compare_venv(pis[name], twins[name]) for name in names
               if pis[name] is not None and twins[name] is not None}
-    ok = len(tables) == len(VENVS) and all(r.ok for rows in tables.values() for r in rows)
+    ok = len(tables) == len(names) and all(r.ok for rows in tables.values() for r in rows)
     system = out / "pi" / "system.txt"
     lines = header(facts, latest, system.read_text() if system.is_file() else "", ok)
     for name, pi in pis.items():

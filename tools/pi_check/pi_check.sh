@@ -1,29 +1,40 @@
 #!/usr/bin/env bash
-# make pi-check: the device end on an emulated Raspberry Pi OS 64-bit userland (Debian bookworm
-# arm64, the base of Pi OS Bookworm), compared with x86.
+# make pi-check: the device end on an emulated Raspberry Pi OS userland (Debian bookworm, the base
+# of Pi OS Bookworm; arm64 by default, PI_ARCH=armhf for 32-bit), compared with x86.
 #
 # Stages (all by default, or name some: host rootfs inputs pi x86 compare):
-#   host     qemu-user-static, binfmt-support, debootstrap from Debian's archive; aarch64 in
-#            binfmt_misc with the F flag (the kernel keeps the interpreter open, so the chroot
+#   host     qemu-user-static, binfmt-support, debootstrap from Debian's archive; the architecture
+#            in binfmt_misc with the F flag (the kernel keeps the interpreter open, so the chroot
 #            needs no copy of qemu).
 #   rootfs   debootstrap --foreign, then --second-stage under qemu, into $PI_ROOT (cached; a root
 #            without its completion stamp is half-built and is built again).
 #   inputs   on this x86 machine: the wheel, a small real model, real digit PNGs, the test split.
-#   pi       in the chroot as user pi, under QEMU_CPU=cortex-a72 with a Pi 4's /proc/cpuinfo:
-#            venvs as the README says, pip's resolution recorded, every command run.
+#   pi       in the chroot as user pi, under QEMU_CPU=cortex-a72 (armhf: cortex-a15) with a Pi 4's
+#            /proc/cpuinfo: venvs as the README says, pip's resolution recorded, every command run.
 #   x86      the same commands on x86: for each Pi venv a twin with the very package versions
 #            the Pi resolved (so only the CPU differs), and one venv as pip resolves it here.
 #   compare  labels identical, scores within one output quantization step; a table on stdout
-#            and bench/results-pi.md. Exits 1 on any mismatch.
-# Progress lines go to stdout; everything else to $PI_CACHE/pi-check.log.
+#            and bench/results-pi[-armhf].md. Exits 1 on any mismatch.
+# Progress lines go to stdout; everything else to $PI_CACHE/pi-check[-armhf].log.
 set -Eeuo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 PI_CACHE="${PI_CACHE:-/var/cache/mnist-edge}"
-PI_ROOT="${PI_ROOT:-$PI_CACHE/pi-rootfs}"
-WORK="$PI_CACHE/pi-check"                  # host-side inputs and every run's answers
-LOG="$PI_CACHE/pi-check.log"
+# arm64: Pi OS 64-bit (the README's device section); armhf: Pi OS 32-bit, where only [tflite] has
+# wheels (ai-edge-litert publishes no armv7l wheel).
+ARCH="${PI_ARCH:-arm64}"
+case "$ARCH" in
+    arm64) QEMU=aarch64 CPU=cortex-a72 CPUINFO=cpuinfo-pi4.txt SUFFIX=
+           VENVS="litert litert-np1 tflite" ;;
+    # qemu-arm has no cortex-a72; the A15 has the same 32-bit features (VFPv4, NEON, idiv)
+    armhf) QEMU=arm CPU=cortex-a15 CPUINFO=cpuinfo-pi4-armv7.txt VENVS=tflite SUFFIX=-armhf ;;
+    *) echo "error: PI_ARCH=$ARCH: choose arm64 or armhf" >&2; exit 2 ;;
+esac
+PI_ROOT="${PI_ROOT:-$PI_CACHE/pi-rootfs$SUFFIX}"
+WORK="$PI_CACHE/pi-check$SUFFIX"           # host-side inputs and every run's answers
+LOG="$PI_CACHE/pi-check$SUFFIX.log"
+PI_VENVS="${PI_VENVS:-$VENVS}"
 SUITE=bookworm                             # Raspberry Pi OS 64-bit (Bookworm) is built on it
 MIRROR="${PI_MIRROR:-http://deb.debian.org/debian}"
 # python3-pil and python3-numpy: what picamera2 brings from apt on Pi OS. python3-numexpr: a
@@ -31,12 +42,12 @@ MIRROR="${PI_MIRROR:-http://deb.debian.org/debian}"
 # (not in Debian) to show whether a venv's numpy breaks apt's numpy extensions.
 PACKAGES=python3,python3-venv,python3-numpy,python3-pil,python3-numexpr,ca-certificates
 STAMP="$PI_ROOT/.pi-check-complete"        # written last; holds the recipe it was built from
-RECIPE="$SUITE $MIRROR $PACKAGES v1"
+RECIPE="$SUITE $ARCH $MIRROR $PACKAGES v1"
 # qemu's default "max" CPU gives wrong XNNPACK results; PI_QEMU_CPU / PI_CPUINFO (empty: the
 # emulator's own /proc/cpuinfo) exist to show that the check catches those quirks.
-export QEMU_CPU="${PI_QEMU_CPU:-cortex-a72}"
-PI_CPUINFO="${PI_CPUINFO-$HERE/cpuinfo-pi4.txt}"
-RESULTS="${PI_RESULTS:-$REPO/bench/results-pi.md}"
+export QEMU_CPU="${PI_QEMU_CPU:-$CPU}"
+PI_CPUINFO="${PI_CPUINFO-$HERE/$CPUINFO}"
+RESULTS="${PI_RESULTS:-$REPO/bench/results-pi$SUFFIX.md}"
 HOST_PY="${HOST_PY:-python3}"              # builds the model: TensorFlow (the project's .venv)
 PI_HOME=/home/pi
 
@@ -58,7 +69,7 @@ HOST_READY=
 stage_host() {
     [ -z "$HOST_READY" ] || return 0
     local missing=()
-    [ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
+    [ -x "/usr/bin/qemu-$QEMU-static" ] || missing+=(qemu-user-static)
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     command -v update-binfmts >/dev/null || missing+=(binfmt-support)
     if [ ${#missing[@]} -gt 0 ]; then
@@ -68,21 +79,21 @@ stage_host() {
     fi
     local bm=/proc/sys/fs/binfmt_misc
     [ -e "$bm/register" ] || quiet mount -t binfmt_misc binfmt_misc "$bm"
-    local entry="$bm/qemu-aarch64"
+    local entry="$bm/qemu-$QEMU"
     if [ -e "$entry" ] && ! grep -q '^flags:.*F' "$entry"; then
         echo -1 >"$entry"   # registered without F: a chroot could not find the interpreter
     fi
     if [ ! -e "$entry" ]; then
-        # Debian's own rule (magic and mask of an aarch64 ELF), with the fix-binary flag.
+        # Debian's own rule (magic and mask of the architecture's ELF), with the fix-binary flag.
         local rule
-        rule="$(cat /usr/lib/binfmt.d/qemu-aarch64.conf)"
+        rule="$(cat "/usr/lib/binfmt.d/qemu-$QEMU.conf")"
         case "${rule##*:}" in *F*) ;; *) rule="${rule}F" ;; esac
         printf '%s' "$rule" >"$bm/register"
     fi
     grep -q '^enabled' "$entry" && grep -q '^flags:.*F' "$entry" ||
-        die "aarch64 binfmt_misc entry not usable"
-    say "host: $(qemu-aarch64-static --version | head -1)," \
-        "binfmt aarch64 flags $(sed -n 's/^flags: //p' "$entry")"
+        die "$QEMU binfmt_misc entry not usable"
+    say "host: $("qemu-$QEMU-static" --version | head -1)," \
+        "binfmt $QEMU flags $(sed -n 's/^flags: //p' "$entry")"
     HOST_READY=1
 }
 
@@ -105,8 +116,8 @@ stage_rootfs() {
         rm -rf --one-file-system "$PI_ROOT"
     fi
     mkdir -p "$PI_ROOT"
-    say "rootfs: debootstrap --foreign $SUITE arm64 (first stage, a few minutes)"
-    quiet debootstrap --foreign --arch=arm64 --variant=minbase --include="$PACKAGES" \
+    say "rootfs: debootstrap --foreign $SUITE $ARCH (first stage, a few minutes)"
+    quiet debootstrap --foreign --arch="$ARCH" --variant=minbase --include="$PACKAGES" \
         "$SUITE" "$PI_ROOT" "$MIRROR"
     say "rootfs: debootstrap --second-stage under qemu (the slow part, 5-15 minutes)"
     quiet chroot "$PI_ROOT" /debootstrap/debootstrap --second-stage
@@ -205,13 +216,13 @@ stage_pi() {
     chroot "$PI_ROOT" chown -R pi:pi "$PI_HOME"
     trap unmount_all EXIT
     mount_pi
-    say "pi: 3 venvs and their commands under qemu ($QEMU_CPU," \
+    say "pi: venvs $PI_VENVS and their commands under qemu ($QEMU_CPU," \
         "cpuinfo ${PI_CPUINFO:-of the emulator}), ~8 min"
     # A clean environment, as user pi; QEMU_CPU reaches qemu through binfmt_misc's exec.
     env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$PI_HOME" USER=pi LANG=C.UTF-8 \
         QEMU_CPU="$QEMU_CPU" PIP_DEFAULT_TIMEOUT="${PIP_DEFAULT_TIMEOUT:-180}" \
         "$(command -v chroot)" --userspec=1000:1000 "$PI_ROOT" \
-        /bin/bash "$PI_HOME/pi-check/pi_venvs.sh" >>"$LOG" 2>&1 ||
+        /bin/bash "$PI_HOME/pi-check/pi_venvs.sh" $PI_VENVS >>"$LOG" 2>&1 ||
         die "the run inside the Pi userland failed (see $LOG)"
     unmount_all
     trap - EXIT
@@ -222,9 +233,9 @@ stage_pi() {
 
 stage_compare() {
     local host_info
-    host_info="$(qemu-aarch64-static --version | head -1)"
+    host_info="$("qemu-$QEMU-static" --version | head -1)"
     "$HOST_PY" "$HERE/compare.py" --work "$WORK" --qemu "$host_info" --qemu-cpu "$QEMU_CPU" \
-        --cpuinfo "${PI_CPUINFO#"$REPO"/}" --results "$RESULTS"
+        --cpuinfo "${PI_CPUINFO#"$REPO"/}" --arch "$ARCH" --venvs "$PI_VENVS" --results "$RESULTS"
 }
 
 main() {

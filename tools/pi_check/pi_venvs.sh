@@ -1,6 +1,7 @@
 #!/bin/bash
 # Inside the emulated Pi, as user pi: install the wheel the way the README tells a Pi user to, in
-# three venvs, record what pip resolved, and run every command in each (run_commands.py).
+# the venvs named as arguments (default: all three), record what pip resolved, and run every
+# command in each (run_commands.py).
 #   litert      python3 -m venv --system-site-packages (the picamera2 way) + wheel[litert]
 #   litert-np1  the same with a constraint numpy<2, so apt's numpy 1.24 is kept
 #   tflite      python3 -m venv --system-site-packages + wheel[tflite] (tflite-runtime 2.14,
@@ -34,7 +35,14 @@ setup() {  # name venv-folder pip-args...
     "$venv/bin/python" run_commands.py --bin "$venv/bin" --inputs "$PWD" --out "$dest"
 }
 
-setup litert "$HOME/mnist-edge-venv" "${wheel}[litert]"
-setup litert-np1 "$HOME/mnist-edge-venv-np1" -c numpy1.txt "${wheel}[litert]"
-setup tflite "$HOME/mnist-edge-venv-tflite" "${wheel}[tflite]"
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(litert litert-np1 tflite)
+for name in "${names[@]}"; do
+    case "$name" in
+        litert) setup litert "$HOME/mnist-edge-venv" "${wheel}[litert]" ;;
+        litert-np1) setup litert-np1 "$HOME/mnist-edge-venv-np1" -c numpy1.txt "${wheel}[litert]" ;;
+        tflite) setup tflite "$HOME/mnist-edge-venv-tflite" "${wheel}[tflite]" ;;
+        *) echo "unknown venv $name" ;;
+    esac
+done
 echo "== done"
