@@ -8,7 +8,7 @@ MODELS := build/test-models
 FASHION := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint test-litert test-tflite-runtime bench bench-device
+.PHONY: demo test lint test-litert test-tflite-runtime bench bench-device pi-check
 
 demo: $(VENV)/.installed          ## train, export, verify, classify a sample; prints float32 vs int8
 	$(PY) cli.py demo
@@ -44,6 +44,11 @@ $(DEVICE_VENV)/.installed: pyproject.toml
 	$(DEVICE_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(DEVICE_VENV)/bin/python -m pip install --quiet -e '.[litert]'
 	touch $@
+
+# The device end on an emulated Raspberry Pi OS 64-bit (qemu-user + debootstrap, as root; not in CI).
+# Run it for every change to runtime/. The first run builds a root in /var/cache/mnist-edge (~20 min).
+pi-check: $(VENV)/.installed  ## wheel + real model on x86, the same commands in an arm64 chroot, compared
+	$(SUDO) HOST_PY=$(abspath $(PY)) tools/pi_check/pi_check.sh
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
