@@ -10,6 +10,7 @@ a device that has only numpy, Pillow and LiteRT / tflite-runtime (``report`` als
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from calibration.representative import DEFAULT_SAMPLES
-from runtime.errors import DatasetNotFound, MnistEdgeError
+from runtime.errors import DatasetNotFound, MnistEdgeError, first_line
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train a 28x28 classifier in Keras, export float32/int8 TFLite, run it on the edge.")
@@ -321,67 +322,111 @@ def classify(
     threads: Annotated[int, typer.Option(help="Interpreter threads.", min=1)] = 1,
     delegate: DelegateOpt = None,
     json_out: JsonOpt = False,
+    rate: Annotated[Optional[float], typer.Option(
+        help="Pass on at most this many frames a second: files or a video at a camera's pace.", min=0.01)] = None,
+    serve: Annotated[Optional[str], typer.Option(
+        help="Serve a live page (frames, reading, fps) at [HOST:]PORT; HOST defaults to 127.0.0.1. "
+             "Needs the serve extra.", metavar="[HOST:]PORT")] = None,
+    token: Annotated[Optional[str], typer.Option(
+        help="With --serve: every request needs ?token=TOKEN or 'Authorization: Bearer TOKEN'.",
+        envvar="MNIST_EDGE_TOKEN", show_envvar=True)] = None,
+    mqtt: Annotated[Optional[str], typer.Option(
+        help="Publish readings to mqtt://[user:pass@]host[:port]/topic, status to topic/status. "
+             "Needs the mqtt extra.", metavar="URL", envvar="MNIST_EDGE_MQTT", show_envvar=True)] = None,
+    mqtt_on: Annotated[str, typer.Option(help="change: a message when the reading changes; every: each frame.")]
+    = "change",
 ) -> None:
-    """Classify camera frames, a video or image files, one result per frame; Ctrl-C stops with a summary."""
+    """Classify camera frames, a video or image files, one result per frame; Ctrl-C or SIGTERM stop it."""
     from runtime import Classifier
-    from runtime.camera import open_source
-    from runtime.stream import DigitReader, StreamStats
+    from runtime.camera import open_source, paced
+    from runtime.sinks import RUNNING, STOPPED
+    from runtime.stream import DigitReader, StreamStats, frame_row
 
     if digits is not None and not multi:
         raise typer.BadParameter("only makes sense with --multi", param_hint="--digits")
+    sinks = _sinks(serve, token, mqtt, mqtt_on)  # a malformed address fails before the model loads
     classifier = Classifier(model, num_threads=threads, delegate=delegate, guard=True)
     reader = DigitReader(classifier, multi=multi, region=_region(roi),
                          min_score=min_score, expected=digits)
-    stats, preview = StreamStats(), None
+    preview = None
     if show:
         from runtime.preview import Preview
 
         preview, reason = Preview.open()
         if reason:
             typer.echo(f"note: --show ignored: {reason}", err=True)
-    frames = open_source(source)
-    try:
-        for frame in frames:
-            result = reader.read(frame)
-            stats.add(result)
-            _print_frame(result, stats, json_out, multi)
-            if preview and frame.image is not None and not preview.show(frame.image, result):
-                break
-            if max_frames is not None and stats.frames >= max_frames:
-                break
-    except KeyboardInterrupt:
-        typer.echo("stopped (Ctrl-C)", err=True)
-    except MnistEdgeError:
-        _print_summary(stats.summary())  # a source lost mid-stream: say what was done, then why it stopped
-        raise
-    finally:
-        frames.close()
-        if preview:
-            preview.close()
+    with sinks:  # open here (one line if one cannot), closed (page told, MQTT offline) however the loop ends
+        frames = open_source(source)
+        frames.on_status = sinks.status  # a camera that stops delivering: the page and MQTT say so
+        sinks.status(RUNNING, frames.name)
+        stats, sigterm = StreamStats(), signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            for frame in paced(frames, rate) if rate else frames:
+                result = reader.read(frame)
+                stats.add(result)
+                row = frame_row(result, stats.rolling_fps, multi) if json_out or sinks else None
+                _print_frame(result, stats, multi, row if json_out else None)
+                if sinks:
+                    sinks.publish(frame.image, result, row)
+                if preview and frame.image is not None and not preview.show(frame.image, result):
+                    break
+                if max_frames is not None and stats.frames >= max_frames:
+                    break
+        except KeyboardInterrupt as exc:
+            why = "SIGTERM" if isinstance(exc, _Terminated) else "Ctrl-C"
+            typer.echo(f"stopped ({why})", err=True)
+            sinks.status(STOPPED, why)
+        except MnistEdgeError as exc:
+            _print_summary(stats.summary())  # a source lost mid-stream: say what was done, then why it stopped
+            sinks.status(STOPPED, first_line(exc))
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, sigterm)
+            frames.close()
+            if preview:
+                preview.close()
     _print_summary(stats.summary())
     if stats.errors:
         raise typer.Exit(code=1)
 
 
-def _print_frame(result, stats, json_out: bool, multi: bool) -> None:
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd stopping the service): the same clean stop as Ctrl-C."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
+
+
+def _sinks(serve: str | None, token: str | None, mqtt: str | None, mqtt_on: str):
+    """The live page and the MQTT publisher asked for, parsed (not yet open)."""
+    from runtime.sinks import Sinks
+
+    if token and not serve:
+        raise typer.BadParameter("only makes sense with --serve", param_hint="--token")
+    note = lambda line: typer.echo(f"note: {line}", err=True)  # noqa: E731
+    sinks = []
+    if serve:
+        from runtime.serve import ServeSink
+
+        sinks.append(ServeSink(serve, token=token, notify=note))
+    if mqtt:
+        from runtime.mqtt import MqttSink, PublishOn
+
+        sinks.append(MqttSink(mqtt, on=_choice(PublishOn, mqtt_on, "--mqtt-on"), notify=note))
+    return Sinks(sinks)
+
+
+def _print_frame(result, stats, multi: bool, row: dict | None) -> None:
+    """One frame's line: ``row`` as JSON when --json is on (row is None otherwise), else text."""
     if result.error:
         typer.echo(f"error: {result.error}", err=True)
-        if json_out:
-            print(json.dumps({"frame": result.index, "origin": result.origin, "error": result.error}), flush=True)
-        return
-    digits = result.digits
-    if json_out:
-        row = {"frame": result.index, "origin": result.origin}
-        if multi:
-            row.update(text=result.text, score=result.score and round(result.score, 4),
-                       digits=[_digit_json(d) for d in digits])
-        else:
-            d = digits[0] if digits else None
-            row.update(label=d and d.label, name=d and d.name, score=d and round(d.score, 4))
-        row.update(ms=round(result.total_ms, 3), preprocess_ms=round(result.preprocess_ms, 3),
-                   inference_ms=round(result.inference_ms, 3), fps=round(stats.rolling_fps, 1))
+    if row is not None:
         print(json.dumps(row), flush=True)
         return
+    if result.error:
+        return
+    digits = result.digits
     if not digits:
         answer = "no digit"
     elif not multi:
@@ -390,12 +435,6 @@ def _print_frame(result, stats, json_out: bool, multi: bool) -> None:
         answer = f"{result.text} (" + ", ".join(f"{d.name or '?'} {d.score:.0%}" for d in digits) + ")"
     console.print(f"{result.origin} #{result.index}: {answer}  {result.total_ms:.2f} ms  {stats.rolling_fps:.0f} fps",
                   markup=False, highlight=False)
-
-
-def _digit_json(d) -> dict:
-    b = d.box
-    return {"label": d.label, "name": d.name, "score": round(d.score, 4), "box": [b.left, b.top, b.width, b.height],
-            "touching": d.touching}
 
 
 def _print_summary(summary: dict) -> None:

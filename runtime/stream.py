@@ -65,6 +65,39 @@ class FrameResult:
         return self.preprocess_ms + self.inference_ms
 
 
+def frame_row(result: FrameResult, fps: float, multi: bool) -> dict:
+    """The JSON object ``classify --json`` prints for one frame, and the one its sinks publish.
+
+    Args:
+        result: the frame's result.
+        fps: the stream's rolling frames per second when the frame was done.
+        multi: a written number (``text`` and each digit) rather than one digit (``label``).
+
+    Returns:
+        A dict of JSON types: frame, origin, then error alone, or the reading, its score and timings.
+    """
+    row = {"frame": result.index, "origin": result.origin}
+    if result.error:
+        row["error"] = result.error
+        return row
+    if multi:
+        score = result.score
+        row.update(text=result.text, score=score and round(score, 4),
+                   digits=[_digit_row(d) for d in result.digits])
+    else:
+        d = result.digits[0] if result.digits else None
+        row.update(label=d and d.label, name=d and d.name, score=d and round(d.score, 4))
+    row.update(ms=round(result.total_ms, 3), preprocess_ms=round(result.preprocess_ms, 3),
+               inference_ms=round(result.inference_ms, 3), fps=round(fps, 1))
+    return row
+
+
+def _digit_row(d: Digit) -> dict:
+    b = d.box
+    return {"label": d.label, "name": d.name, "score": round(d.score, 4),
+            "box": [b.left, b.top, b.width, b.height], "touching": d.touching}
+
+
 class DigitReader:
     """Frame in, digits out: ``find_digits`` then one batched ``Classifier`` call."""
 

@@ -1,0 +1,88 @@
+"""Where a classify loop's results go besides stdout: the live page (runtime/serve) and MQTT.
+
+Every sink has the same four calls, made by the loop's thread:
+
+    open()                        start its thread, bind or connect; one-line MnistEdgeError if it cannot
+    publish(image, result, row)   once per frame; hands off and returns in microseconds, never blocks
+    status(state, detail="")      "running", "camera lost, retrying", "stopped", ...
+    close()                       idempotent
+
+``row`` is exactly the dict ``classify --json`` prints for the frame (``runtime.stream.frame_row``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from runtime.stream import FrameResult
+
+RUNNING = "running"
+STOPPED = "stopped"
+
+Notify = Callable[[str], None]  # one line for the user (the CLI prints it on stderr)
+
+
+class Sink(Protocol):
+    def open(self) -> None: ...
+
+    def publish(self, image: np.ndarray | None, result: FrameResult, row: dict) -> None: ...
+
+    def status(self, state: str, detail: str = "") -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Sinks:
+    """Several sinks used as one; empty (falsy) when no sink was asked for."""
+
+    def __init__(self, sinks: list[Sink]):
+        self._sinks = list(sinks)
+
+    def __bool__(self) -> bool:
+        return bool(self._sinks)
+
+    def __enter__(self) -> Sinks:
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Open each sink; if one fails, close those already open and re-raise."""
+        opened = []
+        try:
+            for sink in self._sinks:
+                sink.open()
+                opened.append(sink)
+        except BaseException:
+            for sink in opened:
+                sink.close()
+            raise
+
+    def publish(self, image: np.ndarray | None, result: FrameResult, row: dict) -> None:
+        for sink in self._sinks:
+            sink.publish(image, result, row)
+
+    def status(self, state: str, detail: str = "") -> None:
+        for sink in self._sinks:
+            sink.status(state, detail)
+
+    def close(self) -> None:
+        for sink in self._sinks:
+            sink.close()
+
+
+def reading(row: dict) -> str | None:
+    """What a frame's row reads: the number's text, the digit's name, "?" when unsure, None for no digit.
+
+    Rows with an error read None too; a reading "changes" when this value does.
+    """
+    if "text" in row:
+        return row["text"]
+    if row.get("score") is None:
+        return None
+    return row.get("name") or "?"
