@@ -6,7 +6,7 @@ TFLITE_VENV ?= .venv-tflite
 TFLITE_PY := $(TFLITE_VENV)/bin/python
 MODELS := build/test-models
 FASHION := /usr/share/datasets/fashion-mnist
-# The live page's browser test (headless Chromium + its driver) and the MQTT tests' broker, from Debian.
+# The live page's browser test (headless Chromium, its driver) and the MQTT tests' broker: Debian's.
 LIVE_DEBS := /usr/bin/chromedriver /usr/sbin/mosquitto
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

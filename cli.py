@@ -10,6 +10,7 @@ a device that has only numpy, Pillow and LiteRT / tflite-runtime (``report`` als
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -323,7 +324,8 @@ def classify(
     delegate: DelegateOpt = None,
     json_out: JsonOpt = False,
     rate: Annotated[Optional[float], typer.Option(
-        help="Pass on at most this many frames a second: files or a video at a camera's pace.", min=0.01)] = None,
+        help="Pass on at most this many frames a second: files or a video at a camera's pace.",
+        min=0.01)] = None,
     serve: Annotated[Optional[str], typer.Option(
         help="Serve a live page (frames, reading, fps) at [HOST:]PORT; HOST defaults to 127.0.0.1. "
              "Needs the serve extra.", metavar="[HOST:]PORT")] = None,
@@ -332,11 +334,12 @@ def classify(
         envvar="MNIST_EDGE_TOKEN", show_envvar=True)] = None,
     mqtt: Annotated[Optional[str], typer.Option(
         help="Publish readings to mqtt://[user:pass@]host[:port]/topic, status to topic/status. "
-             "Needs the mqtt extra.", metavar="URL", envvar="MNIST_EDGE_MQTT", show_envvar=True)] = None,
-    mqtt_on: Annotated[str, typer.Option(help="change: a message when the reading changes; every: each frame.")]
-    = "change",
+             "Needs the mqtt extra.", metavar="URL", envvar="MNIST_EDGE_MQTT",
+        show_envvar=True)] = None,
+    mqtt_on: Annotated[str, typer.Option(
+        help="change: a message when the reading changes; every: one each frame.")] = "change",
 ) -> None:
-    """Classify camera frames, a video or image files, one result per frame; Ctrl-C or SIGTERM stop it."""
+    """Classify camera frames, a video or image files, one result per frame; Ctrl-C/SIGTERM stop."""
     from runtime import Classifier
     from runtime.camera import open_source, paced
     from runtime.sinks import RUNNING, STOPPED
@@ -355,7 +358,7 @@ def classify(
         preview, reason = Preview.open()
         if reason:
             typer.echo(f"note: --show ignored: {reason}", err=True)
-    with sinks:  # open here (one line if one cannot), closed (page told, MQTT offline) however the loop ends
+    with sinks:  # opened (one line if one cannot); closed (page told, MQTT offline) however it ends
         frames = open_source(source)
         frames.on_status = sinks.status  # a camera that stops delivering: the page and MQTT say so
         sinks.status(RUNNING, frames.name)
@@ -377,7 +380,7 @@ def classify(
             typer.echo(f"stopped ({why})", err=True)
             sinks.status(STOPPED, why)
         except MnistEdgeError as exc:
-            _print_summary(stats.summary())  # a source lost mid-stream: say what was done, then why it stopped
+            _print_summary(stats.summary())  # a source lost mid-stream: what was done, then why
             sinks.status(STOPPED, first_line(exc))
             raise
         finally:
@@ -400,10 +403,13 @@ def _on_sigterm(signum, frame) -> None:
 
 def _sinks(serve: str | None, token: str | None, mqtt: str | None, mqtt_on: str):
     """The live page and the MQTT publisher asked for, parsed (not yet open)."""
+    from runtime.mqtt import PublishOn  # (paho itself is imported only for --mqtt)
     from runtime.sinks import Sinks
 
-    if token and not serve:
+    # MNIST_EDGE_TOKEN in the environment may be meant for runs with --serve; a typed one is a slip.
+    if token and not serve and token != os.environ.get("MNIST_EDGE_TOKEN"):
         raise typer.BadParameter("only makes sense with --serve", param_hint="--token")
+    on = _choice(PublishOn, mqtt_on, "--mqtt-on")
     note = lambda line: typer.echo(f"note: {line}", err=True)  # noqa: E731
     sinks = []
     if serve:
@@ -411,9 +417,9 @@ def _sinks(serve: str | None, token: str | None, mqtt: str | None, mqtt_on: str)
 
         sinks.append(ServeSink(serve, token=token, notify=note))
     if mqtt:
-        from runtime.mqtt import MqttSink, PublishOn
+        from runtime.mqtt import MqttSink
 
-        sinks.append(MqttSink(mqtt, on=_choice(PublishOn, mqtt_on, "--mqtt-on"), notify=note))
+        sinks.append(MqttSink(mqtt, on=on, notify=note))
     return Sinks(sinks)
 
 

@@ -9,6 +9,8 @@ For ``--mqtt mqtt://[user:pass@]host[:port]/TOPIC`` (TOPIC defaults to ``mnist-e
                    when the device vanishes (both retained: Home Assistant's availability topic)
     TOPIC/state    {"state", "detail", "time"}, retained: running, camera lost, retrying, stopped
 
+The loop's thread only appends a reading to a queue; a thread of the sink's own hands the
+queue to paho every SEND_EVERY_S, so paho's network thread wakes once per batch, not per reading.
 Readings use QoS 1: paho keeps each until the broker acknowledges it and, while the broker is
 away, up to MAX_QUEUED of them, sent when it is back. With QoS 0 the readings written to the
 socket just before a broker stops are lost too, and in ``change`` mode a lost message leaves
@@ -17,6 +19,7 @@ subscribers on a wrong value until the next change.
 
 from __future__ import annotations
 
+import collections
 import enum
 import json
 import os
@@ -38,6 +41,7 @@ QOS = 1
 MAX_QUEUED = 1000  # readings held while the broker is away (about 300 KB); newer ones are dropped
 CONNECT_WAIT_S = 5.0  # open() waits this long for the broker's first answer
 CLOSE_WAIT_S = 2.0  # close() waits this long for "offline" and queued readings to be acknowledged
+SEND_EVERY_S = 0.02  # readings wait at most this long for the sender thread
 KEEPALIVE_S = 30  # the broker publishes the last will after 1.5x this without a word
 RECONNECT_DELAY_S = (1, 30)  # first and longest wait between reconnection attempts (doubling)
 _UNSET = object()
@@ -85,7 +89,9 @@ def parse_url(url: str) -> MqttTarget:
         raise MqttError(f"--mqtt {shown}: no host (mqtt://HOST/topic)")
     topic = urllib.parse.unquote(parts.path.strip("/")) or DEFAULT_TOPIC
     if "+" in topic or "#" in url or "?" in url:  # (in a password they must be percent-encoded)
-        raise MqttError(f"--mqtt {shown}: the topic is where readings go: no + or # wildcards, no ? or #")
+        raise MqttError(
+            f"--mqtt {shown}: the topic is where readings go: no + or # wildcards, no ? or #"
+        )
     unquote = lambda v: urllib.parse.unquote(v) if v is not None else None  # noqa: E731
     return MqttTarget(parts.hostname, port, topic, unquote(parts.username), unquote(parts.password))
 
@@ -98,9 +104,11 @@ def _redact(url: str) -> str:
 
 
 class MqttSink:
-    """Publishes readings and status to a broker; the loop goes on whether the broker is there or not."""
+    """Publishes readings and status to a broker; the loop goes on, broker or not."""
 
-    def __init__(self, url: str, on: PublishOn | str = PublishOn.CHANGE, notify: Notify | None = None):
+    def __init__(
+        self, url: str, on: PublishOn | str = PublishOn.CHANGE, notify: Notify | None = None
+    ):
         """Args:
             url: ``mqtt://[user:pass@]host[:port]/topic``.
             on: ``change`` (a message when the reading changes) or ``every`` (every frame).
@@ -114,13 +122,20 @@ class MqttSink:
             import paho.mqtt.client  # noqa: F401
         except ImportError:
             raise MqttError("--mqtt needs paho-mqtt: pip install 'mnist-edge[mqtt]'") from None
-        self.status_topic, self.state_topic = f"{self.target.topic}/status", f"{self.target.topic}/state"
+        self.status_topic, self.state_topic = (
+            f"{self.target.topic}/status",
+            f"{self.target.topic}/state",
+        )
         self._notify = notify or (lambda line: None)
         self._client = None
         self._answered = threading.Event()  # the first CONNACK, or a failure to connect
         self._refused: str | None = None
-        self._down = self._full = self._closed = False
-        self._last = _UNSET  # the last reading published (change mode)
+        self._down = self._full = self._closing = self._closed = False
+        self._last = _UNSET  # the last reading queued (change mode)
+        self._pending: collections.deque[dict] = collections.deque(maxlen=MAX_QUEUED)
+        self._unsent: dict | None = None  # change mode: the newest reading paho had no room for
+        self._stop = threading.Event()
+        self._sender = threading.Thread(target=self._send_loop, name="mnist-edge-mqtt", daemon=True)
         self._state: dict | None = None
         self._queue_full = None  # paho's return code for a full queue
 
@@ -137,19 +152,29 @@ class MqttSink:
         if self._refused:
             client.loop_stop()
             self._closed = True
-            hint = ": check the user and password in the URL" if "auth" in self._refused.lower() \
-                or "password" in self._refused.lower() else ""
-            raise MqttError(f"--mqtt {self.target}: the broker refused the connection ({self._refused}){hint}")
+            hint = (
+                ": check the user and password in the URL"
+                if "auth" in self._refused.lower() or "password" in self._refused.lower()
+                else ""
+            )
+            raise MqttError(
+                f"--mqtt {self.target}: the broker refused the connection ({self._refused}){hint}"
+            )
+        self._sender.start()
         if not client.is_connected():
             self._down = True
-            self._notify(f"mqtt: no answer from {self.target.host}:{self.target.port} yet; classifying "
-                         "anyway, and connecting in the background")
+            self._notify(
+                f"mqtt: no answer from {self.target.host}:{self.target.port} yet; classifying "
+                "anyway, and connecting in the background"
+            )
 
     def _make_client(self):
         from paho.mqtt import client as mqtt
 
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id=f"mnist-edge-{socket.gethostname()}-{os.getpid()}")
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"mnist-edge-{socket.gethostname()}-{os.getpid()}",
+        )
         if self.target.username is not None:
             client.username_pw_set(self.target.username, self.target.password)
         client.will_set(self.status_topic, "offline", qos=QOS, retain=True)
@@ -161,22 +186,15 @@ class MqttSink:
         return client
 
     def publish(self, image: np.ndarray | None, result: FrameResult, row: dict) -> None:
-        """Hand one reading to paho's queue (``change`` mode: only a new reading); never waits."""
-        if self._client is None or self._closed:
+        """Queue a reading for the sender thread (``change`` mode: only a new one); never waits."""
+        if self._client is None or self._closing:
             return
         if self.on is PublishOn.CHANGE:
-            if "error" in row or reading(row) == self._last:
+            now = reading(row)
+            if "error" in row or now == self._last:
                 return
-        info = self._client.publish(self.target.topic, json.dumps(row), qos=QOS,
-                                    retain=self.on is PublishOn.CHANGE)
-        if info.rc == self._queue_full:
-            if not self._full:
-                self._full = True
-                self._notify(f"mqtt: {MAX_QUEUED} readings wait for the broker; newer ones are dropped")
-            return  # in change mode the reading stays unpublished, so the next frame tries again
-        self._full = False
-        if self.on is PublishOn.CHANGE:
-            self._last = reading(row)
+            self._last = now
+        self._pending.append(row)
 
     def status(self, state: str, detail: str = "") -> None:
         self._state = {"state": state, "detail": detail, "time": round(time.time(), 3)}
@@ -184,9 +202,13 @@ class MqttSink:
             self._client.publish(self.state_topic, json.dumps(self._state), qos=QOS, retain=True)
 
     def close(self) -> None:
-        """Publish "stopped" and "offline", wait briefly for the broker, disconnect (safe to call twice)."""
-        if self._client is None or self._closed:
+        """Send what is queued, publish "stopped" and "offline", wait briefly for the broker,
+        disconnect (safe to call twice)."""
+        if self._client is None or self._closing:
             return
+        self._closing = True
+        self._stop.set()
+        self._sender.join(CLOSE_WAIT_S)
         if not self._state or self._state["state"] != STOPPED:
             self.status(STOPPED)
         offline = self._client.publish(self.status_topic, "offline", qos=QOS, retain=True)
@@ -198,6 +220,34 @@ class MqttSink:
                 pass  # the connection went in the meantime: the last will says offline
         self._client.disconnect()
         self._client.loop_stop()
+
+    # the sender's thread ------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        while not self._stop.wait(SEND_EVERY_S):
+            self._send_pending()
+        self._send_pending()
+
+    def _send_pending(self) -> None:
+        retain = self.on is PublishOn.CHANGE  # a reading that changes is the topic's state
+        while self._pending:
+            row = self._pending.popleft()
+            sent = self._to_paho(row, retain)
+            if retain:  # keep the newest change paho had no room for, to send when it has
+                self._unsent = None if sent else row
+        if self._unsent is not None and self._to_paho(self._unsent, retain):
+            self._unsent = None
+
+    def _to_paho(self, row: dict, retain: bool) -> bool:
+        """Queue one reading in paho; False (and one note) when paho's queue is full."""
+        info = self._client.publish(self.target.topic, json.dumps(row), qos=QOS, retain=retain)
+        if info.rc != self._queue_full:
+            self._full = False
+            return True
+        if not self._full:
+            self._full = True
+            self._notify(f"mqtt: {MAX_QUEUED} readings wait for the broker; newer ones are dropped")
+        return False
 
     # paho's thread ------------------------------------------------------------------------
 
@@ -222,5 +272,7 @@ class MqttSink:
         if self._closed or self._down:
             return
         self._down = True
-        self._notify(f"mqtt: lost the broker at {self.target.host}:{self.target.port} ({reason}); "
-                     f"reconnecting in the background, up to {MAX_QUEUED} readings wait for it")
+        self._notify(
+            f"mqtt: lost the broker at {self.target.host}:{self.target.port} ({reason}); "
+            f"reconnecting in the background, up to {MAX_QUEUED} readings wait for it"
+        )

@@ -2,8 +2,8 @@
 
 Every sink has the same four calls, made by the loop's thread:
 
-    open()                        start its thread, bind or connect; one-line MnistEdgeError if it cannot
-    publish(image, result, row)   once per frame; hands off and returns in microseconds, never blocks
+    open()                        start its thread, bind or connect; one-line MnistEdgeError if not
+    publish(image, result, row)   once per frame; hands off, returns in microseconds, never blocks
     status(state, detail="")      "running", "camera lost, retrying", "stopped", ...
     close()                       idempotent
 
@@ -77,7 +77,7 @@ class Sinks:
 
 
 def reading(row: dict) -> str | None:
-    """What a frame's row reads: the number's text, the digit's name, "?" when unsure, None for no digit.
+    """What a row reads: the number's text, the digit's name, "?" when unsure, None for no digit.
 
     Rows with an error read None too; a reading "changes" when this value does.
     """

@@ -74,7 +74,7 @@ def frame_row(result: FrameResult, fps: float, multi: bool) -> dict:
         multi: a written number (``text`` and each digit) rather than one digit (``label``).
 
     Returns:
-        A dict of JSON types: frame, origin, then error alone, or the reading, its score and timings.
+        A dict of JSON types: frame, origin, then the error alone, or the reading, score, timings.
     """
     row = {"frame": result.index, "origin": result.origin}
     if result.error:

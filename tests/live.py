@@ -1,10 +1,9 @@
-"""Helpers for the live-output tests: folders of real digit frames, a classify run in the background,
+"""Helpers for the live-output tests: folders of real digit frames, a background classify run,
 a real mosquitto broker (Debian's) on a free loopback port, and an MQTT subscriber."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -24,8 +23,8 @@ MOSQUITTO = "/usr/sbin/mosquitto"
 
 def frame_folder(digits, folder: Path, distinct: int, hold: int = 1, copies: int = 1) -> list[int]:
     """Camera-like frames of ``distinct`` held-out digits (the classes in turn) in ``folder``: each
-    digit ``hold`` frames in a row (a meter showing a value for a while), the whole sequence ``copies``
-    times over. Repeats are symbolic links, so a long stream costs little to write.
+    digit ``hold`` frames in a row (a meter showing a value for a while), the whole sequence
+    ``copies`` times over. Repeats are symbolic links, so a long stream costs little to write.
 
     Returns:
         Each file's true label, in name order (the folder source's order).
@@ -37,7 +36,8 @@ def frame_folder(digits, folder: Path, distinct: int, hold: int = 1, copies: int
     for k in range(distinct):
         index = int(np.nonzero(digits.y_test == k % 10)[0][k // 10])
         Image.fromarray(paper_frame(digits.x_test[index], np.random.default_rng(k))).save(
-            frames / f"{k:03d}.jpg", quality=90)
+            frames / f"{k:03d}.jpg", quality=90
+        )
         truth.append(int(digits.y_test[index]))
     order = [k for _ in range(copies) for k in range(distinct) for _ in range(hold)]
     for n, k in enumerate(order):
@@ -52,8 +52,10 @@ class Background:
         self.proc = start_cli(*args, env=env)
         self.out: list[str] = []
         self.err: list[str] = []
-        self._threads = [threading.Thread(target=self._drain, args=(pipe, lines), daemon=True)
-                         for pipe, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        self._threads = [
+            threading.Thread(target=self._drain, args=(pipe, lines), daemon=True)
+            for pipe, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
         for t in self._threads:
             t.start()
 
@@ -66,7 +68,7 @@ class Background:
         return [json.loads(line) for line in list(self.out) if line.startswith("{")]
 
     def wait_for(self, what, timeout: float = 30.0):
-        """Poll ``what()`` until it returns something truthy; fail with the output after ``timeout``."""
+        """Poll ``what()`` until it returns something truthy; fail with the output after a while."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = what()
@@ -79,10 +81,12 @@ class Background:
 
     def url(self) -> str:
         """The page's address, from the command's 'serving the live page at ...' line."""
+
         def find():
             for line in list(self.err):
                 if m := re.search(r"serving the live page at (\S+)", line):
                     return m.group(1)
+
         return self.wait_for(find)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
@@ -106,14 +110,21 @@ class Broker:
     def __init__(self, folder: Path, users: dict[str, str] | None = None):
         self.folder, self.port = folder, free_port()
         folder.mkdir(parents=True, exist_ok=True)
-        lines = [f"listener {self.port} 127.0.0.1", "user root",  # no switch to the mosquitto user
-                 "persistence true", f"persistence_location {folder}/",  # sessions survive a restart
-                 f"log_dest file {folder}/mosquitto.log", f"allow_anonymous {'false' if users else 'true'}"]
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "user root",  # no switch to the mosquitto user
+            "persistence true",
+            f"persistence_location {folder}/",  # sessions survive a restart
+            f"log_dest file {folder}/mosquitto.log",
+            f"allow_anonymous {'false' if users else 'true'}",
+        ]
         if users:
             passwords = folder / "passwords"
             passwords.touch(mode=0o600)
             for user, password in users.items():
-                subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password], check=True)
+                subprocess.run(
+                    ["mosquitto_passwd", "-b", str(passwords), user, password], check=True
+                )
             lines.append(f"password_file {passwords}")
         self.config = folder / "mosquitto.conf"
         self.config.write_text("\n".join(lines) + "\n")
@@ -125,8 +136,9 @@ class Broker:
         return f"mqtt://{auth}127.0.0.1:{self.port}/{topic}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -153,8 +165,11 @@ class Subscriber:
 
         self.messages: list[tuple[str, str, bool]] = []
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{topic}-{id(self)}",
-                                  clean_session=False)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"test-{topic}-{id(self)}",
+            clean_session=False,
+        )
         if user:
             self.client.username_pw_set(user, password)
         self.client.reconnect_delay_set(0.2, 0.5)

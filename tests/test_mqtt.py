@@ -55,12 +55,23 @@ def test_every_row_goes_to_the_broker_with_status(broker, model, digits, tmp_pat
     truth = frame_folder(digits, tmp_path / "frames", distinct=12)
     sub = Subscriber(broker, "every")
     try:
-        proc = run_cli("classify", model, "--source", str(tmp_path / "frames"), "--json",
-                       "--mqtt", broker.url("every"), "--mqtt-on", "every")
+        proc = run_cli(
+            "classify",
+            model,
+            "--source",
+            str(tmp_path / "frames"),
+            "--json",
+            "--mqtt",
+            broker.url("every"),
+            "--mqtt-on",
+            "every",
+        )
         assert proc.returncode == 0, proc.stderr
         rows = [json.loads(line) for line in proc.stdout.splitlines()]
         got = _settled(lambda: [json.loads(m) for m in sub.on("every")])
-        assert got == rows and len(rows) == len(truth)  # one message per frame: the --json row itself
+        assert got == rows and len(rows) == len(
+            truth
+        )  # one message per frame: the --json row itself
         assert np.mean([r["label"] for r in rows] == np.array(truth)) >= 0.8
         assert sub.on("every/status") == ["online", "offline"]
         states = [json.loads(m)["state"] for m in sub.on("every/state")]
@@ -70,7 +81,10 @@ def test_every_row_goes_to_the_broker_with_status(broker, model, digits, tmp_pat
     late = Subscriber(broker, "every")  # what a subscriber that comes later is told (retained)
     try:
         retained = {t: p for t, p, kept in _settled(lambda: list(late.messages)) if kept}
-        assert retained["every/status"] == "offline" and json.loads(retained["every/state"])["state"] == "stopped"
+        assert (
+            retained["every/status"] == "offline"
+            and json.loads(retained["every/state"])["state"] == "stopped"
+        )
         assert "every" not in retained  # a stream of rows is not retained
     finally:
         late.close()
@@ -80,8 +94,15 @@ def test_change_mode_sends_each_new_reading_once(broker, model, digits, tmp_path
     frame_folder(digits, tmp_path / "frames", distinct=6, hold=4)
     sub = Subscriber(broker, "change")
     try:
-        proc = run_cli("classify", model, "--source", str(tmp_path / "frames"), "--json",
-                       "--mqtt", broker.url("change"))
+        proc = run_cli(
+            "classify",
+            model,
+            "--source",
+            str(tmp_path / "frames"),
+            "--json",
+            "--mqtt",
+            broker.url("change"),
+        )
         assert proc.returncode == 0, proc.stderr
         rows = [json.loads(line) for line in proc.stdout.splitlines()]
         changes = [r for i, r in enumerate(rows) if i == 0 or reading(r) != reading(rows[i - 1])]
@@ -92,21 +113,31 @@ def test_change_mode_sends_each_new_reading_once(broker, model, digits, tmp_path
     late = Subscriber(broker, "change")
     try:
         _settled(lambda: late.messages)
-        assert [json.loads(m) for m in late.on("change")] == [changes[-1]]  # retained: the current reading
+        assert [json.loads(m) for m in late.on("change")] == [
+            changes[-1]
+        ]  # retained: the current reading
     finally:
         late.close()
 
 
-def test_broker_restart_loses_no_more_than_the_readings_made_while_it_was_down(broker, reader, digits):
+def test_broker_restart_loses_no_more_than_the_readings_made_while_it_was_down(
+    broker, reader, digits
+):
     """The loop goes on through a broker restart; the client says so once and reconnects."""
     frames = [paper_frame(digits.x_test[k * 100], np.random.default_rng(k)) for k in range(10)]
     notes: list[tuple[float, str]] = []
     sub = Subscriber(broker, "restart")
-    sink = MqttSink(broker.url("restart"), on="every", notify=lambda line: notes.append((time.monotonic(), line)))
+    sink = MqttSink(
+        broker.url("restart"),
+        on="every",
+        notify=lambda line: notes.append((time.monotonic(), line)),
+    )
     sink.open()
     published, down_at, up_at = [], None, None
     try:
-        for i in range(200):  # 20 ms apart: down from frame 40 to 80; paho's backoff is 1 s, 2 s, ...
+        for i in range(
+            200
+        ):  # 20 ms apart: down from frame 40 to 80; paho's backoff is 1 s, 2 s, ...
             result = reader.read(Frame(i, "restart", frames[i % 10]))
             sink.publish(frames[i % 10], result, frame_row(result, 50.0, False))
             published.append((time.monotonic(), i))
@@ -139,8 +170,14 @@ def test_camera_lost_and_back_in_the_state_topic(broker, reader, digits):
     sink.open()
     try:
         sink.status("running", "camera:9")
-        read_with_retries(iter([None, None, frame]).__next__, "camera:9", 3, retries=5, delay_s=0.01,
-                          on_status=sink.status)
+        read_with_retries(
+            iter([None, None, frame]).__next__,
+            "camera:9",
+            3,
+            retries=5,
+            delay_s=0.01,
+            on_status=sink.status,
+        )
         result = reader.read(Frame(3, "camera:9", frame))
         sink.publish(frame, result, frame_row(result, 30.0, False))
     finally:
@@ -154,42 +191,67 @@ def test_camera_lost_and_back_in_the_state_topic(broker, reader, digits):
 def test_bad_urls_refused_passwords_and_absent_brokers(model, digits, tmp_path):
     frame_folder(digits, tmp_path / "frames", distinct=3)
     source = ["--source", str(tmp_path / "frames")]
-    for url, says in [("http://host/topic", "expected mqtt://"), ("mqtt://host:99999/t", "port"),
-                      ("mqtt:///topic", "no host"), ("mqtt://host/readings/#", "wildcards")]:
+    for url, says in [
+        ("http://host/topic", "expected mqtt://"),
+        ("mqtt://host:99999/t", "port"),
+        ("mqtt:///topic", "no host"),
+        ("mqtt://host/readings/#", "wildcards"),
+    ]:
         with pytest.raises(MqttError, match=says):
             parse_url(url)
-    assert_one_line_error(run_cli("classify", model, *source, "--mqtt", "mqtt://u:pw@h:0/t"), "u:***@h")
-    assert parse_url("mqtt://me:p%40ss@pi.local/home/meter") == MqttTarget("pi.local", 1883, "home/meter",
-                                                                          "me", "p@ss")
+    assert_one_line_error(
+        run_cli("classify", model, *source, "--mqtt", "mqtt://u:pw@h:0/t"), "u:***@h"
+    )
+    assert parse_url("mqtt://me:p%40ss@pi.local/home/meter") == MqttTarget(
+        "pi.local", 1883, "home/meter", "me", "p@ss"
+    )
     secured = Broker(tmp_path / "secured", users={"meter": "right-pass"})
     try:
-        proc = run_cli("classify", model, *source, "--mqtt", secured.url("t", "meter", "wrong-pass"))
+        proc = run_cli(
+            "classify", model, *source, "--mqtt", secured.url("t", "meter", "wrong-pass")
+        )
         assert_one_line_error(proc, "refused the connection", "Not authorized")
         assert "wrong-pass" not in proc.stderr
         sub = Subscriber(secured, "t", "meter", "right-pass")
-        proc = run_cli("classify", model, *source, "--mqtt", secured.url("t", "meter", "right-pass"),
-                       "--mqtt-on", "every")
+        proc = run_cli(
+            "classify",
+            model,
+            *source,
+            "--mqtt",
+            secured.url("t", "meter", "right-pass"),
+            "--mqtt-on",
+            "every",
+        )
         assert proc.returncode == 0 and len(_settled(lambda: sub.on("t"))) == 3, proc.stderr
         sub.close()
     finally:
         secured.stop()
-    proc = run_cli("classify", model, *source, "--json", "--mqtt", f"mqtt://127.0.0.1:{free_port()}/t")
-    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 3, proc.stderr  # the loop goes on
+    proc = run_cli(
+        "classify", model, *source, "--json", "--mqtt", f"mqtt://127.0.0.1:{free_port()}/t"
+    )
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 3, (
+        proc.stderr
+    )  # the loop goes on
     said = [line for line in proc.stderr.splitlines() if "mqtt" in line]
     assert len(said) == 1 and "no answer from" in said[0], proc.stderr  # once
 
 
 def test_the_service_units_command_stops_cleanly_on_sigterm(broker, model, digits, tmp_path):
-    """docs/mnist-edge.service's ExecStart, with a folder for the camera, as systemd would stop it."""
+    """docs/mnist-edge.service's ExecStart, a folder for the camera, stopped as systemd would."""
     unit = (ROOT / "docs" / "mnist-edge.service").read_text()
-    command = shlex.split(next(line for line in unit.splitlines() if line.startswith("ExecStart="))[10:])
+    command = shlex.split(
+        next(line for line in unit.splitlines() if line.startswith("ExecStart="))[10:]
+    )
     assert command[0].endswith("/.venv/bin/mnist-edge") and "Restart=on-failure" in unit
     args = command[1:]
     frame_folder(digits, tmp_path / "frames", distinct=10, hold=2, copies=20)
     args[1] = model
     args[args.index("--source") + 1] = str(tmp_path / "frames")
     args[args.index("--serve") + 1] = "127.0.0.1:0"
-    env = {"MNIST_EDGE_MQTT": broker.url("service"), "MNIST_EDGE_TOKEN": "from-the-environment-file"}
+    env = {
+        "MNIST_EDGE_MQTT": broker.url("service"),
+        "MNIST_EDGE_TOKEN": "from-the-environment-file",
+    }
     sub = Subscriber(broker, "service")
     run = Background(*args, "--rate", "20", env=env)
     try:

@@ -29,7 +29,9 @@ from runtime.stream import DigitReader, frame_row
 RATE = 12  # frames a second from the paced folder: a camera's pace, slow enough to watch
 TOKEN = "t0ken-for-the-test"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-SCREENSHOT_ENV = "MNIST_EDGE_SCREENSHOT"  # where to keep the page's screenshot (docs/serve-page.png)
+SCREENSHOT_ENV = (
+    "MNIST_EDGE_SCREENSHOT"  # where to keep the page's screenshot (docs/serve-page.png)
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +40,18 @@ def live(digits_model, digits, tmp_path_factory):
     frames), at RATE frames a second."""
     folder = tmp_path_factory.mktemp("serve") / "frames"
     truth = frame_folder(digits, folder, distinct=20, hold=6, copies=5)
-    run = Background("classify", str(digits_model[0] / "model.int8.tflite"), "--source", str(folder),
-                     "--rate", str(RATE), "--serve", "127.0.0.1:0", "--json",
-                     env={"MNIST_EDGE_TOKEN": TOKEN})
+    run = Background(
+        "classify",
+        str(digits_model[0] / "model.int8.tflite"),
+        "--source",
+        str(folder),
+        "--rate",
+        str(RATE),
+        "--serve",
+        "127.0.0.1:0",
+        "--json",
+        env={"MNIST_EDGE_TOKEN": TOKEN},
+    )
     run.url_ = run.url()
     run.truth = truth
     yield run
@@ -49,7 +60,9 @@ def live(digits_model, digits, tmp_path_factory):
 
 def _get(url: str, headers: dict | None = None) -> tuple[int, bytes, dict]:
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers or {}), timeout=10
+        ) as r:
             return r.status, r.read(), dict(r.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)
@@ -67,9 +80,19 @@ def test_token_routes_and_nothing_else_served(live):
         assert _get(url + path + "?token=wrong")[0] == 401
     assert _get(url + "app.js")[0] == 200  # the script holds no data
     status, body, headers = _get(url, {"Authorization": f"Bearer {TOKEN}"})
-    assert status == 200 and b"<img" in body and "default-src 'self'" in headers["Content-Security-Policy"]
+    assert (
+        status == 200
+        and b"<img" in body
+        and "default-src 'self'" in headers["Content-Security-Policy"]
+    )
     assert b"http" not in body.replace(b"http-equiv", b"")  # no CDN, no external fonts
-    for path in ("README.md", "page.html", "runtime/serve/app.py", "..%2f..%2fetc%2fpasswd", "static/app.js"):
+    for path in (
+        "README.md",
+        "page.html",
+        "runtime/serve/app.py",
+        "..%2f..%2fetc%2fpasswd",
+        "static/app.js",
+    ):
         assert _get(f"{url}{path}?token={TOKEN}")[0] == 404, path
     status, body, _ = _get(f"{url}api/latest?token={TOKEN}")
     latest = json.loads(body)
@@ -107,9 +130,19 @@ def _chrome(profile: Path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1060,700"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1060,700",
+    ):
         options.add_argument(flag)
     # Debian's driver named outright: Selenium Manager (which would download one) is never run.
     return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
@@ -124,7 +157,9 @@ def test_page_in_a_browser(live, tmp_path):
         text = lambda id_: driver.find_element(By.ID, id_).text  # noqa: E731
         live.wait_for(lambda: text("frame-no").isdigit() and text("status") == "running")
         image = driver.find_element(By.ID, "frame")
-        live.wait_for(lambda: driver.execute_script("return arguments[0].naturalWidth", image) == 640)
+        live.wait_for(
+            lambda: driver.execute_script("return arguments[0].naturalWidth", image) == 640
+        )
         first = image.screenshot_as_png
         time.sleep(1.0)
         assert image.screenshot_as_png != first  # the frame changes over time
@@ -153,7 +188,7 @@ def _same_reading_as_latest(live, text) -> int:
 
 
 def _keep_screenshot(png: bytes, tmp_path: Path) -> None:
-    """The page as the browser drew it; with $MNIST_EDGE_SCREENSHOT set, also there (a small PNG)."""
+    """The page as the browser drew it; also at $MNIST_EDGE_SCREENSHOT if set (a small PNG)."""
     image = Image.open(io.BytesIO(png))
     assert image.size[0] >= 1000 and np.asarray(image.convert("L")).std() > 10  # not a blank page
     (tmp_path / "page.png").write_bytes(png)
@@ -174,12 +209,16 @@ def _mjpeg_parts(url: str, stop: threading.Event, seen: list) -> None:
 def test_second_stalled_and_leaving_viewers_do_not_disturb_the_loop(live):
     host, port = live.url_[7:].rstrip("/").split(":")
     stop, seen = threading.Event(), []
-    viewer = threading.Thread(target=_mjpeg_parts, args=(f"{live.url_}stream.mjpg?token={TOKEN}", stop, seen))
+    viewer = threading.Thread(
+        target=_mjpeg_parts, args=(f"{live.url_}stream.mjpg?token={TOKEN}", stop, seen)
+    )
     viewer.start()
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.connect((host, int(port)))
-    stalled.sendall(f"GET /stream.mjpg?token={TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n".encode())  # never read
+    stalled.sendall(
+        f"GET /stream.mjpg?token={TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    )  # never read
     for _ in range(3):  # viewers that take a frame and go
         with socket.create_connection((host, int(port))) as leaving:
             leaving.sendall(f"GET /stream.mjpg?token={TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
@@ -197,7 +236,9 @@ def test_second_stalled_and_leaving_viewers_do_not_disturb_the_loop(live):
     assert all(size > 10_000 for size in seen)
     status = lambda: json.loads(_get(f"{live.url_}api/status?token={TOKEN}")[1])  # noqa: E731
     assert status()["state"] == "running"
-    live.wait_for(lambda: status()["viewers"].get("page streams") == 0, timeout=10)  # none left over
+    live.wait_for(
+        lambda: status()["viewers"].get("page streams") == 0, timeout=10
+    )  # none left over
 
 
 def test_sigterm_stops_cleanly_and_the_page_hears_it(live):
@@ -213,7 +254,9 @@ def test_sigterm_stops_cleanly_and_the_page_hears_it(live):
     assert frames == len(live.rows()) and 0 < frames < len(live.truth)
     assert ("status", "stopped") in [(n, d["state"]) for n, d in heard if n == "status"]
     readings = [r["label"] for r in live.rows()]
-    assert np.mean(np.array(readings) == np.array(live.truth[: len(readings)])) >= 0.8  # real readings
+    assert (
+        np.mean(np.array(readings) == np.array(live.truth[: len(readings)])) >= 0.8
+    )  # real readings
 
 
 def _events_until_closed(live, got: list[tuple[str, dict]]) -> None:
@@ -238,8 +281,10 @@ def test_port_in_use_and_bad_addresses_are_one_line(digits_model, tmp_path):
         port = taken.getsockname()[1]
         proc = run_cli("classify", model, "--source", str(tmp_path), "--serve", f"127.0.0.1:{port}")
     assert_one_line_error(proc, f"127.0.0.1:{port}", "port is in use")
-    assert_one_line_error(run_cli("classify", model, "--source", str(tmp_path), "--serve", "host:http"),
-                          "expected [HOST:]PORT")
+    assert_one_line_error(
+        run_cli("classify", model, "--source", str(tmp_path), "--serve", "host:http"),
+        "expected [HOST:]PORT",
+    )
     proc = run_cli("classify", model, "--source", str(tmp_path), "--serve", "192.0.2.1:8080")
     assert_one_line_error(proc, "not an address of this machine")
 
@@ -275,4 +320,3 @@ def test_camera_lost_and_back_shows_on_the_page(digits_model, digits):
     finally:
         sink.close()
         sink.close()  # twice is fine
-

@@ -7,7 +7,7 @@ let latest = null;
 let drawing = false;
 let current = { state: "", detail: "" };
 
-// What a row reads (as runtime/sinks.py reading()): the number, the digit, "?" if unsure, null if none.
+// What a row reads, as runtime/sinks.py reading(): the number, the digit, "?" if unsure, else null.
 function readingOf(row) {
   if ("text" in row) return row.text;
   if (row.score === null || row.score === undefined) return null;
@@ -77,7 +77,8 @@ events.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
 events.addEventListener("history", (e) => showHistory(JSON.parse(e.data)));
 events.onerror = () => { // the browser retries on its own
   if (current.state === "stopped") {
-    $("detail").textContent = `${current.detail} (the page reconnects when the device is back)`.trim();
+    const note = "(the page reconnects when the device is back)";
+    $("detail").textContent = `${current.detail} ${note}`.trim();
   } else {
     showStatus({ state: "disconnected", detail: "reconnecting…" });
   }

@@ -1,11 +1,11 @@
-"""The live page's aiohttp application: the page, its script, MJPEG frames, JSON and Server-Sent Events.
+"""The live page's aiohttp application: page, script, MJPEG frames, JSON, Server-Sent Events.
 
 Routes (every one but the script needs the token when one is set):
 
     /               the page (page.html)
     /app.js         its script (no data in it, so no token)
     /stream.mjpg    annotated frames, multipart/x-mixed-replace JPEGs, at most STREAM_FPS a second
-    /api/latest     the newest frame's row, exactly as ``classify --json`` prints it (null before one)
+    /api/latest     the newest frame's row, exactly as ``classify --json`` prints it (or null)
     /api/status     the loop's status, frames so far, open streams, the last readings
     /api/stream     Server-Sent Events: each row as a plain event, ``status`` and ``history`` events
 
@@ -29,7 +29,7 @@ from runtime.preview import annotate
 from runtime.serve.feed import Feed, Latest
 from runtime.stream import FrameResult
 
-STREAM_FPS = 15.0  # frames a second sent to each page viewer: plenty to watch, little to encode
+STREAM_FPS = 10.0  # frames a second to each viewer: enough to aim a camera and watch, cheap
 POLL_S = 0.05  # how often an event stream looks for new rows (the page's delay at most)
 KEEPALIVE_S = 15.0  # an idle event stream sends a comment this often, so proxies keep it open
 JPEG_QUALITY = 80
@@ -40,13 +40,14 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",  # the token may be in the page's address
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-                               "frame-ancestors 'none'",
+    "frame-ancestors 'none'",
 }
 BOUNDARY = "frame"
 
 
-def build_app(feed: Feed, token: str | None, encoder: Executor, stopping: Callable[[], bool]
-              ) -> web.Application:
+def build_app(
+    feed: Feed, token: str | None, encoder: Executor, stopping: Callable[[], bool]
+) -> web.Application:
     """The application serving ``feed``.
 
     Args:
@@ -60,7 +61,9 @@ def build_app(feed: Feed, token: str | None, encoder: Executor, stopping: Callab
     for path in ASSETS:
         app.router.add_get(path, _asset)
     app.router.add_get("/stream.mjpg", lambda request: _mjpeg(request, feed, jpegs, stopping))
-    app.router.add_get("/api/latest", lambda request: _json(feed.latest.row if feed.latest else None))
+    app.router.add_get(
+        "/api/latest", lambda request: _json(feed.latest.row if feed.latest else None)
+    )
     app.router.add_get("/api/status", lambda request: _json(feed.summary()))
     app.router.add_get("/api/stream", lambda request: _events(request, feed, stopping))
     return app
@@ -93,8 +96,9 @@ def _auth(token: str | None):
         if scheme.lower() == "bearer":
             given = value.strip()
         if not hmac.compare_digest(given.encode(), expected):
-            return web.json_response({"error": "token required"}, status=401,
-                                     headers={"WWW-Authenticate": "Bearer"})
+            return web.json_response(
+                {"error": "token required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         return await handler(request)
 
     return auth
@@ -128,7 +132,9 @@ class _JpegCache:
         async with self._lock:
             if self._seq != latest.seq:
                 loop = asyncio.get_running_loop()
-                self._jpeg = await loop.run_in_executor(self._encoder, encode_jpeg, latest.image, latest.result)
+                self._jpeg = await loop.run_in_executor(
+                    self._encoder, encode_jpeg, latest.image, latest.result
+                )
                 self._seq = latest.seq
             return self._jpeg
 
@@ -139,8 +145,9 @@ async def _stream(request: web.Request, content_type: str) -> web.StreamResponse
     return response
 
 
-async def _mjpeg(request: web.Request, feed: Feed, jpegs: _JpegCache, stopping: Callable[[], bool]
-                 ) -> web.StreamResponse:
+async def _mjpeg(
+    request: web.Request, feed: Feed, jpegs: _JpegCache, stopping: Callable[[], bool]
+) -> web.StreamResponse:
     """Annotated frames while the viewer reads them: the newest frame each time, never a backlog."""
     response = await _stream(request, f"multipart/x-mixed-replace; boundary={BOUNDARY}")
     # Each part ends with the next boundary: a browser shows a part once it sees that boundary,
@@ -166,8 +173,10 @@ async def _mjpeg(request: web.Request, feed: Feed, jpegs: _JpegCache, stopping: 
     return response
 
 
-async def _events(request: web.Request, feed: Feed, stopping: Callable[[], bool]) -> web.StreamResponse:
-    """Server-Sent Events: every row (as long as the client keeps up), status and history changes."""
+async def _events(
+    request: web.Request, feed: Feed, stopping: Callable[[], bool]
+) -> web.StreamResponse:
+    """Server-Sent Events: every row (while the client keeps up), status and history changes."""
     seq, version = feed.seq, -1  # rows from the moment the client asked (before it hears back)
     response = await _stream(request, "text/event-stream")
     loop = asyncio.get_running_loop()

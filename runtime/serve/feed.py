@@ -24,7 +24,7 @@ HISTORY_SIZE = 12  # readings listed on the page (a new one each time the readin
 
 
 class Latest(NamedTuple):
-    """The newest frame: its number in the feed, pixels (None for an unreadable file), result, row."""
+    """The newest frame: its number in the feed, pixels (None: unreadable file), result, row."""
 
     seq: int
     image: np.ndarray | None
@@ -40,7 +40,7 @@ class Status:
 
 
 class Feed:
-    """Latest frame, recent rows, the readings' history and the loop's status, shared across threads."""
+    """Latest frame, recent rows, the readings' history and the loop's status, across threads."""
 
     def __init__(self, rows_kept: int = ROWS_KEPT, history_size: int = HISTORY_SIZE):
         self._lock = threading.Lock()
@@ -65,8 +65,14 @@ class Feed:
         now = reading(row)
         if self._history and self._history[-1]["reading"] == now:
             return
-        self._history.append({"reading": now, "score": row.get("score"), "frame": row["frame"],
-                              "time": round(time.time(), 3)})
+        self._history.append(
+            {
+                "reading": now,
+                "score": row.get("score"),
+                "frame": row["frame"],
+                "time": round(time.time(), 3),
+            }
+        )
         self.version += 1
 
     def set_status(self, state: str, detail: str = "") -> None:
@@ -88,6 +94,6 @@ class Feed:
             return self.version, asdict(self._status), list(self._history)
 
     def summary(self) -> dict:
-        """What ``/api/status`` answers: the status, frames so far, open streams, the readings' history."""
+        """``/api/status``: the status, frames so far, open streams, the readings' history."""
         _, status, history = self.state()
         return {**status, "frames": self.seq, "viewers": dict(self.viewers), "history": history}

@@ -21,11 +21,11 @@ SHUTDOWN_GRACE_S = 1.0  # open streams get this long to end before they are canc
 
 
 class ServeError(MnistEdgeError):
-    """The page cannot be served: a malformed address, a port in use, an address not on this machine."""
+    """The page cannot be served: a malformed address, a port in use, a host not on this machine."""
 
 
 def parse_address(spec: str) -> tuple[str, int]:
-    """``[HOST:]PORT`` (``8080``, ``0.0.0.0:8080``, ``[::1]:8080``) as (host, port); port 0 picks a free one.
+    """``[HOST:]PORT`` (``8080``, ``0.0.0.0:8080``, ``[::1]:8080``) as (host, port); 0: any port.
 
     Raises:
         ServeError: not of that form, or the port is out of range.
@@ -44,7 +44,7 @@ class ServeSink:
         """Args:
             address: ``[HOST:]PORT``; the host defaults to 127.0.0.1 (this machine only).
             token: when set, every request but the page's script must carry it.
-            notify: told one line when the page is up (its address) and when it is open to the network.
+            notify: told one line when the page is up (its address), and if open to the network.
 
         Raises:
             ServeError: a malformed address, or aiohttp is not installed.
@@ -77,11 +77,15 @@ class ServeSink:
         self._thread = threading.Thread(target=self._run, name="mnist-edge-serve", daemon=True)
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S):
-            raise ServeError(f"--serve {self.host}:{self.port}: the server did not start in {START_TIMEOUT_S:g} s")
+            raise ServeError(
+                f"--serve {self.host}:{self.port}: no server after {START_TIMEOUT_S:g} s"
+            )
         if self._error is not None:
             self._thread.join()
             raise self._error
-        self._notify(f"serving the live page at {self.url}" + (" (token required)" if self.token else ""))
+        self._notify(
+            f"serving the live page at {self.url}" + (" (token required)" if self.token else "")
+        )
         if not self.token and not _is_loopback(self.host):
             self._notify(f"the page at {self.url} is open to anyone on the network: add --token")
 
@@ -92,7 +96,7 @@ class ServeSink:
         self.feed.set_status(state, detail)
 
     def close(self) -> None:
-        """Tell open pages the loop stopped, end their streams, stop the server (safe to call twice)."""
+        """Tell open pages the loop stopped, end their streams, stop the server (idempotent)."""
         if self._stopping or self._loop is None:
             return
         if self.feed.state()[1]["state"] != STOPPED:
@@ -110,7 +114,9 @@ class ServeSink:
 
         loop = asyncio.new_event_loop()
         app = build_app(self.feed, self.token, self._encoder, lambda: self._stopping)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S
+        )
         try:
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, self.host, self.port)
