@@ -76,8 +76,8 @@ def main() -> None:
         broker, port = _start_broker(tmp)
         try:
             mqtt = f"mqtt://127.0.0.1:{port}/bench"
-            runs = _measure(model, folder, mqtt, args.repeats, tmp)
             calls = _publish_calls(model, folder.with_name("originals"), mqtt, tmp)
+            runs = _measure(model, folder, mqtt, args.repeats, tmp)
         finally:
             broker.terminate()
             broker.wait(10)
@@ -196,7 +196,8 @@ def _publish_calls(model: Path, originals: Path, mqtt: str, tmp: Path) -> dict:
     }
     result = {}
     for name, sink in sinks.items():
-        sink.open()
+        if sink is not serve:  # (open already, with its viewer)
+            sink.open()
         spent = []
         for i in range(PUBLISH_CALLS):
             image, row_result, row = frames[i // HOLD % len(frames)]

@@ -151,7 +151,7 @@ class MqttSink:
         self._answered.wait(CONNECT_WAIT_S)
         if self._refused:
             client.loop_stop()
-            self._closed = True
+            self._closing = self._closed = True
             hint = (
                 ": check the user and password in the URL"
                 if "auth" in self._refused.lower() or "password" in self._refused.lower()

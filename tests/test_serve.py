@@ -36,10 +36,10 @@ SCREENSHOT_ENV = (
 
 @pytest.fixture(scope="module")
 def live(digits_model, digits, tmp_path_factory):
-    """One classify run serving its page: 20 real digits shown 6 frames each, 5 times over (600
-    frames), at RATE frames a second."""
+    """One classify run serving its page: 20 real digits shown 6 frames each, 10 times over (100 s
+    at RATE frames a second: it is still running when the last test here stops it)."""
     folder = tmp_path_factory.mktemp("serve") / "frames"
-    truth = frame_folder(digits, folder, distinct=20, hold=6, copies=5)
+    truth = frame_folder(digits, folder, distinct=20, hold=6, copies=10)
     run = Background(
         "classify",
         str(digits_model[0] / "model.int8.tflite"),

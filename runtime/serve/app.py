@@ -56,16 +56,14 @@ def build_app(
         encoder: the executor that annotates and encodes JPEGs (off the event loop).
         stopping: True once the server is closing; streams then send what is pending and end.
     """
+    routes = _Routes(feed, _JpegCache(encoder), stopping)
     app = web.Application(middlewares=[_headers, _auth(token)])
-    jpegs = _JpegCache(encoder)
     for path in ASSETS:
         app.router.add_get(path, _asset)
-    app.router.add_get("/stream.mjpg", lambda request: _mjpeg(request, feed, jpegs, stopping))
-    app.router.add_get(
-        "/api/latest", lambda request: _json(feed.latest.row if feed.latest else None)
-    )
-    app.router.add_get("/api/status", lambda request: _json(feed.summary()))
-    app.router.add_get("/api/stream", lambda request: _events(request, feed, stopping))
+    app.router.add_get("/stream.mjpg", routes.mjpeg)
+    app.router.add_get("/api/latest", routes.latest)
+    app.router.add_get("/api/status", routes.status)
+    app.router.add_get("/api/stream", routes.events)
     return app
 
 
@@ -110,10 +108,6 @@ async def _asset(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type=content_type)
 
 
-def _json(value) -> web.Response:
-    return web.json_response(value, dumps=lambda v: json.dumps(v, allow_nan=False))
-
-
 def encode_jpeg(image, result: FrameResult) -> bytes:
     """The frame with its digit boxes and crops drawn (runtime.preview.annotate), as a JPEG."""
     buffer = io.BytesIO()
@@ -145,65 +139,72 @@ async def _stream(request: web.Request, content_type: str) -> web.StreamResponse
     return response
 
 
-async def _mjpeg(
-    request: web.Request, feed: Feed, jpegs: _JpegCache, stopping: Callable[[], bool]
-) -> web.StreamResponse:
-    """Annotated frames while the viewer reads them: the newest frame each time, never a backlog."""
-    response = await _stream(request, f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-    # Each part ends with the next boundary: a browser shows a part once it sees that boundary,
-    # so sending it only with the next frame would keep the picture one frame late.
-    await response.write(f"--{BOUNDARY}\r\n".encode())
-    loop, sent = asyncio.get_running_loop(), 0
-    feed.viewers["page streams"] += 1
-    try:
-        while not stopping():
-            started = loop.time()
-            latest = feed.latest
-            if latest is not None and latest.image is not None and latest.seq != sent:
-                jpeg = await jpegs.get(latest)
-                head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-                tail = f"\r\n--{BOUNDARY}\r\n".encode()
-                await response.write(head + jpeg + tail)  # waits while the viewer is slow
-                sent = latest.seq
-            await asyncio.sleep(max(0.0, 1 / STREAM_FPS - (loop.time() - started)))
-    except ConnectionError:
-        pass  # the viewer went away
-    finally:
-        feed.viewers["page streams"] -= 1
-    return response
+class _Routes:
+    """The handlers that read the feed."""
 
+    def __init__(self, feed: Feed, jpegs: _JpegCache, stopping: Callable[[], bool]):
+        self.feed, self.jpegs, self.stopping = feed, jpegs, stopping
 
-async def _events(
-    request: web.Request, feed: Feed, stopping: Callable[[], bool]
-) -> web.StreamResponse:
-    """Server-Sent Events: every row (while the client keeps up), status and history changes."""
-    seq, version = feed.seq, -1  # rows from the moment the client asked (before it hears back)
-    response = await _stream(request, "text/event-stream")
-    loop = asyncio.get_running_loop()
-    last_write = loop.time()
-    feed.viewers["event streams"] += 1
-    try:
-        while True:
-            last = stopping()  # read first: the final status is set before stopping
-            chunks = []
-            if feed.version != version:
-                version, status, history = feed.state()
-                chunks += [_event(status, "status"), _event(history, "history")]
-            rows, seq = feed.rows_after(seq)
-            chunks += [_event(row) for row in rows]
-            if not chunks and loop.time() - last_write > KEEPALIVE_S:
-                chunks.append(": keep-alive\n\n")
-            if chunks:
-                await response.write("".join(chunks).encode())
-                last_write = loop.time()
-            if last:
-                break
-            await asyncio.sleep(POLL_S)
-    except ConnectionError:
-        pass
-    finally:
-        feed.viewers["event streams"] -= 1
-    return response
+    async def latest(self, request: web.Request) -> web.Response:
+        return web.json_response(self.feed.latest.row if self.feed.latest else None)
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.feed.summary())
+
+    async def mjpeg(self, request: web.Request) -> web.StreamResponse:
+        """Annotated frames while the viewer reads them: the newest each time, never a backlog."""
+        response = await _stream(request, f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        # Each part ends with the next boundary: a browser shows a part once it sees that boundary,
+        # so sending it only with the next frame would keep the picture one frame late.
+        await response.write(f"--{BOUNDARY}\r\n".encode())
+        loop, sent = asyncio.get_running_loop(), 0
+        self.feed.viewers["page streams"] += 1
+        try:
+            while not self.stopping():
+                started = loop.time()
+                latest = self.feed.latest
+                if latest is not None and latest.image is not None and latest.seq != sent:
+                    jpeg = await self.jpegs.get(latest)
+                    head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                    tail = f"\r\n--{BOUNDARY}\r\n".encode()
+                    await response.write(head.encode() + jpeg + tail)  # waits for a slow viewer
+                    sent = latest.seq
+                await asyncio.sleep(max(0.0, 1 / STREAM_FPS - (loop.time() - started)))
+        except ConnectionError:
+            pass  # the viewer went away
+        finally:
+            self.feed.viewers["page streams"] -= 1
+        return response
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: every row (while the client keeps up), status and history changes."""
+        seq, version = self.feed.seq, -1  # rows from the moment the client asked
+        response = await _stream(request, "text/event-stream")
+        loop = asyncio.get_running_loop()
+        last_write = loop.time()
+        self.feed.viewers["event streams"] += 1
+        try:
+            while True:
+                last = self.stopping()  # read first: the final status is set before stopping
+                chunks = []
+                if self.feed.version != version:
+                    version, status, history = self.feed.state()
+                    chunks += [_event(status, "status"), _event(history, "history")]
+                rows, seq = self.feed.rows_after(seq)
+                chunks += [_event(row) for row in rows]
+                if not chunks and loop.time() - last_write > KEEPALIVE_S:
+                    chunks.append(": keep-alive\n\n")
+                if chunks:
+                    await response.write("".join(chunks).encode())
+                    last_write = loop.time()
+                if last:
+                    break
+                await asyncio.sleep(POLL_S)
+        except ConnectionError:
+            pass
+        finally:
+            self.feed.viewers["event streams"] -= 1
+        return response
 
 
 def _event(data, name: str | None = None) -> str:
