@@ -6,6 +6,8 @@ TFLITE_VENV ?= .venv-tflite
 TFLITE_PY := $(TFLITE_VENV)/bin/python
 MODELS := build/test-models
 FASHION := /usr/share/datasets/fashion-mnist
+# The live page's browser test (headless Chromium, its driver) and the MQTT tests' broker: Debian's.
+LIVE_DEBS := /usr/bin/chromedriver /usr/sbin/mosquitto
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint test-litert test-tflite-runtime bench bench-device pi-check
@@ -18,20 +20,21 @@ test: lint test-litert test-tflite-runtime  ## lint, then the test suite under b
 lint: $(VENV)/.installed  ## ruff's lint rules (pyproject.toml)
 	$(PY) -m ruff check .
 
-test-litert: $(VENV)/.installed $(FASHION)  ## every test: TensorFlow + ai-edge-litert (real data, real interpreter)
+test-litert: $(VENV)/.installed $(FASHION) $(LIVE_DEBS)  ## every test: TensorFlow + ai-edge-litert (real data, real interpreter)
 	$(PY) -m pytest
 
 # The runtime's tests again in a venv without TensorFlow, on models the main venv builds.
-test-tflite-runtime: $(TFLITE_VENV)/.installed $(VENV)/.installed
+test-tflite-runtime: $(TFLITE_VENV)/.installed $(VENV)/.installed $(LIVE_DEBS)
 	rm -rf $(MODELS) && $(PY) tools/test_models.py $(MODELS)
 	MNIST_EDGE_MODELS=$(abspath $(MODELS)) MNIST_EDGE_BACKEND=tflite_runtime $(TFLITE_PY) -m pytest -m "not tensorflow and not litert"
 
-bench: $(VENV)/.installed $(TFLITE_VENV)/.installed $(FASHION) ## every benchmark -> bench/results-*.md
+bench: $(VENV)/.installed $(TFLITE_VENV)/.installed $(FASHION) $(LIVE_DEBS) ## every benchmark -> bench/results-*.md
 	$(PY) bench/peers.py
 	$(PY) bench/targets.py
 	$(PY) bench/hostile.py
 	$(PY) bench/calibration.py
 	$(PY) bench/camera.py
+	$(PY) bench/serve.py
 	$(MAKE) bench-device
 
 # A device-like venv (the runtime and LiteRT only, as on a Pi): one-shot commands beside bare LiteRT.
@@ -53,16 +56,20 @@ pi-check: $(VENV)/.installed  ## wheel + real model on x86, the same commands in
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[train,litert,qat,report,bench,dev]'
+	$(PY) -m pip install --quiet -e '.[train,litert,qat,report,bench,serve,mqtt,dev]'
 	touch $@
 
 $(TFLITE_VENV)/.installed: pyproject.toml
 	python3 -m venv $(TFLITE_VENV)
 	$(TFLITE_PY) -m pip install --quiet --upgrade pip
-	$(TFLITE_PY) -m pip install --quiet -e '.[tflite,report,dev]'
+	$(TFLITE_PY) -m pip install --quiet -e '.[tflite,report,serve,mqtt,dev]'
 	touch $@
 
 # Full Fashion-MNIST from Debian, used offline by the tests and benchmarks.
 $(FASHION):
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq dataset-fashion-mnist
+
+$(LIVE_DEBS) &:
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium chromium-driver mosquitto

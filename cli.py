@@ -220,19 +220,35 @@ def classify(
     threads: Annotated[int, typer.Option(help="Interpreter threads.", min=1)] = 1,
     delegate: DelegateOpt = None,
     json_out: JsonOpt = False,
+    rate: Annotated[Optional[float], typer.Option(
+        help="Pass on at most this many frames a second: files or a video at a camera's pace.", min=0.01)] = None,
+    serve: Annotated[Optional[str], typer.Option(
+        help="Serve a live page (frames, reading, fps) at [HOST:]PORT; HOST defaults to 127.0.0.1. "
+             "Needs the serve extra.", metavar="[HOST:]PORT")] = None,
+    token: Annotated[Optional[str], typer.Option(
+        help="With --serve: every request needs ?token=TOKEN or 'Authorization: Bearer TOKEN'.",
+        envvar="MNIST_EDGE_TOKEN", show_envvar=True)] = None,
+    mqtt: Annotated[Optional[str], typer.Option(
+        help="Publish readings to mqtt://[user:pass@]host[:port]/topic, status to topic/status. "
+             "Needs the mqtt extra.", metavar="URL", envvar="MNIST_EDGE_MQTT", show_envvar=True)] = None,
+    mqtt_on: Annotated[str, typer.Option(
+        help="change: a message when the reading changes; every: one each frame.")] = "change",
 ) -> None:
-    """Classify camera frames, a video or image files, one result per frame; Ctrl-C stops with a summary."""
+    """Classify camera frames, a video or image files, one result per frame; Ctrl-C or SIGTERM stop with a summary."""
     from cli_render import note, print_frame, print_stream_end
     from runtime.streaming.loop import open_preview, open_reader, run_stream
+    from runtime.streaming.sinks import open_sinks
     from runtime.streaming.sources import open_source
 
     if digits is not None and not multi:
         raise typer.BadParameter("only makes sense with --multi", param_hint="--digits")
+    sinks = open_sinks(serve, token, mqtt, mqtt_on, notify=lambda line: note(f"note: {line}"),
+                       token_from_env=token == os.environ.get("MNIST_EDGE_TOKEN"))  # parsed before the model loads
     reader = open_reader(model, threads=threads, delegate=delegate, multi=multi, region=_region(roi),
                          min_score=min_score, expected=digits)
     preview = open_preview(note) if show else None
     run = run_stream(reader, open_source(source), lambda f, result, stats: print_frame(result, stats, json_out, multi),
-                     max_frames=max_frames, preview=preview)
+                     max_frames=max_frames, preview=preview, sinks=sinks, rate=rate)
     print_stream_end(run)
     if run.error:
         raise MnistEdgeError(run.error)

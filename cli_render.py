@@ -200,8 +200,8 @@ def print_frame(result, stats, json_out: bool, multi: bool) -> None:
 
 def print_stream_end(run) -> None:
     """How a classify run ended, and its summary, on stderr."""
-    if run.stopped == "interrupted":
-        note("stopped (Ctrl-C)")
+    if run.stopped in ("interrupted", "terminated"):
+        note(f"stopped ({'Ctrl-C' if run.stopped == 'interrupted' else 'SIGTERM'})")
     summary = run.stats.summary()
     lat = summary["latency_ms"]
     line = (f"{summary['frames']} frames in {summary['seconds']:.1f} s ({summary['fps'] or 0:.1f} fps): "

@@ -64,8 +64,9 @@ class Classifier:
             num_threads: interpreter threads (default: the back-end's choice).
             backend: interpreter module name (see ``runtime.inference.backend``).
             delegate: "edgetpu" (Coral) or the path of a delegate library.
-            guard: first try the model in a child process (``runtime.inference.probe``), so that
-                an interpreter crash on a hostile file becomes a ModelError; costs ~0.3 s.
+            guard: first try the model in a child process (``runtime.inference.probe``), with the
+                delegate if one is given, so that an interpreter or delegate crash becomes a
+                ModelError; costs ~0.3 s the first time a file is seen, nothing after.
 
         Raises:
             ModelError: the file is missing, not a TFLite model, damaged, compiled for
@@ -82,8 +83,8 @@ class Classifier:
         if delegate == "edgetpu" and not self.info.edgetpu_compiled:
             raise ModelError(_not_for_edgetpu(self.info))
         self.backend = get_backend(backend)
-        if guard and delegate is None:
-            probe(self.path, self.backend.name, content=self.info.content)
+        if guard:
+            probe(self.path, self.backend.name, content=self.info.content, delegate=delegate)
         delegates = [load_delegate(self.backend, delegate)] if delegate else None
         try:
             self._interpreter = self.backend.interpreter_class(  # the bytes read_model verified

@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - other Pythons
 from runtime.inference.backend import BACKEND_ENV
 
 PROBE_TIMEOUT_S = 60.0
+DELEGATE_ENV = "MNIST_EDGE_PROBE_DELEGATE"  # tells the child which delegate to run the model through
 KNOWN_GOOD = Path(__file__).with_name("known_good.tflite")  # tools/make_known_good.py: Dense 4 -> 2, float32
 _ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds runtime/
 
@@ -45,7 +46,7 @@ class ProbeResult:
 
 
 def probe(path: str | os.PathLike, backend: str | None = None, timeout: float = PROBE_TIMEOUT_S,
-          content: bytes | None = None, remember: bool = True) -> ProbeResult:
+          content: bytes | None = None, remember: bool = True, delegate: str | None = None) -> ProbeResult:
     """Load, allocate and invoke the model once in a child process, unless these exact bytes already passed.
 
     A passed probe is remembered by a hash of the model's bytes, the back-end and its
@@ -60,17 +61,21 @@ def probe(path: str | os.PathLike, backend: str | None = None, timeout: float = 
         content: the model's bytes, when the caller has read (and verified) them:
             the child then checks exactly the bytes the caller will run.
         remember: look the bytes up in, and add them to, the cache of proven models.
+        delegate: "edgetpu" or a delegate library path: the child runs the model through it, so a
+            delegate that crashes (tflite-runtime >= 2.12 with Coral's libedgetpu, google-coral/edgetpu
+            issue 812) is reported as one line too.
 
     Raises:
         ModelError: the interpreter refused the model, crashed on it (the signal is
             named) or hung past ``timeout`` seconds.
     """
-    env = {**os.environ, BACKEND_ENV: backend} if backend else None
+    env = dict(os.environ)
+    env.update({k: v for k, v in ((BACKEND_ENV, backend), (DELEGATE_ENV, delegate)) if v})
     try:
         content = Path(path).read_bytes() if content is None else content
     except OSError as exc:
         raise ModelError(f"{path}: cannot read it ({exc.strerror})") from None
-    cache = proven_cache(content, backend) if remember else None
+    cache = proven_cache(content, backend, delegate) if remember else None
     if cache is not None and cache.is_file():
         remembered = _read_result(cache)
         if remembered is not None:
@@ -117,7 +122,7 @@ def _runs_known_good(env: dict | None, timeout: float) -> bool:
     return True
 
 
-def proven_cache(content: bytes, backend: str | None = None) -> Path | None:
+def proven_cache(content: bytes, backend: str | None = None, delegate: str | None = None) -> Path | None:
     """Where a passed probe of ``content`` is remembered: ``$XDG_CACHE_HOME/mnist-edge/proven/<key>.json``.
 
     The key hashes (BLAKE2b, 256 bits) the model's bytes with the interpreter module's name
@@ -131,7 +136,7 @@ def proven_cache(content: bytes, backend: str | None = None) -> Path | None:
         chosen = get_backend(backend)
     except BackendError:
         return None
-    identity = f"{chosen.name} {chosen.version} {platform.machine()} {sys.version}".encode()
+    identity = f"{chosen.name} {chosen.version} {platform.machine()} {sys.version} {delegate}".encode()
     key = blake2b(blake2b(content, digest_size=32).digest() + identity, digest_size=32).hexdigest()
     return cache_folder() / "proven" / f"{key}.json"
 
@@ -175,13 +180,16 @@ def _child(path: str, content: bytes) -> dict:
     import numpy as np
 
     from runtime.common.errors import MnistEdgeError, first_line
-    from runtime.inference.backend import get_backend
+    from runtime.inference.backend import get_backend, load_delegate
     from runtime.modelfile.reader import check_model_bytes
 
     try:
         check_model_bytes(path, content)
         backend = get_backend()
-        interpreter = backend.interpreter_class(model_content=content, num_threads=1)
+        delegate = os.environ.get(DELEGATE_ENV)
+        delegates = [load_delegate(backend, delegate)] if delegate else None
+        interpreter = backend.interpreter_class(model_content=content, num_threads=1,
+                                                experimental_delegates=delegates)
         interpreter.allocate_tensors()
         for detail in interpreter.get_input_details():
             interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))

@@ -17,7 +17,7 @@ import glob
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mjpeg", ".m
 CAMERA_SIZE = (640, 480)  # (width, height) requested from cameras
 READ_RETRIES = 5  # failed reads in a row before a camera is declared lost
 RETRY_DELAY_S = 0.2  # seconds between those reads
+CAMERA_LOST = "camera lost, retrying"  # the status told to ``on_status`` while a live read fails
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class FrameSource:
     """Base class: iterate for frames, close to release the device. Also a context manager."""
 
     name = "source"
+    # Told (state, detail) when a live camera stops delivering and again when it is back, e.g. a
+    # sink's ``status``; None: nobody listens.
+    on_status: Callable[[str, str], None] | None = None
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -61,7 +65,8 @@ class FrameSource:
         """Frames from a camera's BGR ``read``, retried when it fails, until it fails for good."""
         index = 0
         while True:
-            yield Frame(index, self.name, bgr_to_rgb(read_with_retries(read, self.name, index)))
+            image = read_with_retries(read, self.name, index, on_status=self.on_status)
+            yield Frame(index, self.name, bgr_to_rgb(image))
             index += 1
 
     def __enter__(self) -> FrameSource:
@@ -81,8 +86,13 @@ def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
 
 
 def read_with_retries(read: Callable[[], np.ndarray | None], what: str, delivered: int,
-                      retries: int = READ_RETRIES, delay_s: float = RETRY_DELAY_S) -> np.ndarray:
+                      retries: int = READ_RETRIES, delay_s: float = RETRY_DELAY_S,
+                      on_status: Callable[[str, str], None] | None = None) -> np.ndarray:
     """Call ``read`` until it returns a frame, at most ``retries`` times, ``delay_s`` apart.
+
+    Args:
+        on_status: told ``(CAMERA_LOST, detail)`` at the first failed read, and ``("running", "")``
+            when a frame comes after failed reads.
 
     Raises:
         SourceError: every attempt failed (a camera unplugged or stalled).
@@ -90,10 +100,29 @@ def read_with_retries(read: Callable[[], np.ndarray | None], what: str, delivere
     for attempt in range(retries):
         frame = read()
         if frame is not None:
+            if attempt and on_status:
+                on_status("running", "")
             return frame
+        if attempt == 0 and on_status:
+            on_status(CAMERA_LOST, f"{what}: no frame after {delivered} frames; "
+                                   f"{retries - 1} more tries, {delay_s:g} s apart")
         if attempt + 1 < retries:
             time.sleep(delay_s)
     raise SourceError(f"{what} stopped delivering frames after {delivered} frames ({retries} reads failed)")
+
+
+def paced(frames: Iterable[Frame], rate: float) -> Iterator[Frame]:
+    """Pass frames on at most ``rate`` per second: files or a video replayed at a camera's speed.
+
+    Frames that come late (a slow reader) are not made up for by a burst: the schedule restarts.
+    """
+    period, due = 1.0 / rate, time.monotonic()
+    for frame in frames:
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        due = max(due + period, time.monotonic())
+        yield frame
 
 
 class ImageFiles(FrameSource):
