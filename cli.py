@@ -31,7 +31,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per
 SeedOpt = Annotated[int, typer.Option(help="Random seed (training, validation split, calibration draw).")]
 DelegateOpt = Annotated[Optional[str], typer.Option(
     help="edgetpu (Coral; needs libedgetpu1-std) or the path of a TFLite delegate library.")]
-VerboseOpt = Annotated[bool, typer.Option(help="Name the interpreter back-end.")]
+VerboseOpt = Annotated[bool, typer.Option(help="Name the interpreter back-end; show the libraries' own log lines.")]
 ModelArg = Annotated[Path, typer.Argument(help="A .tflite model.")]
 # Library settings whose flag is not simply --setting-name.
 FLAGS = {"variants": "--int8/--float16/--dynamic-range/--edgetpu/--c-array"}
@@ -141,8 +141,10 @@ def evaluate(
 ) -> None:
     """Accuracy, per-class precision and recall and the confusion matrix on a test split (no TensorFlow needed)."""
     from cli_render import note, print_class_report, print_model_comparison
+    from runtime.common.chatter import show_library_output
     from runtime.inference.test_split import compare_on_test_split, evaluate_on_test_split
 
+    show_library_output(verbose)
     if (model is None) == (compare is None):
         raise typer.BadParameter("give one MODEL, or --compare FLOAT INT8", param_hint="MODEL")
     if compare:
@@ -179,13 +181,16 @@ def predict(
     delegate: DelegateOpt = None,
 ) -> None:
     """Classify image files of one digit each (no TensorFlow needed). Bad or blank images are reported and skipped."""
-    from cli_render import note, print_prediction
+    from cli_render import note, note_labels, print_prediction
+    from runtime.common.chatter import show_library_output
     from runtime.streaming.loop import open_reader, run_stream
     from runtime.streaming.sources import ImageFiles
 
+    show_library_output(verbose)
     reader = open_reader(model, delegate=delegate)
     if verbose:
         note(f"back-end: {reader.classifier.backend.name}, input {reader.classifier.input_dtype.name}")
+    note_labels(reader.classifier, verbose)
     failed = []
     run = run_stream(reader, ImageFiles(list(images), "files"),
                      lambda frame, result, stats: print_prediction(result, json_out) or failed.append(frame))
@@ -216,7 +221,7 @@ def classify(
     json_out: JsonOpt = False,
 ) -> None:
     """Classify camera frames, a video or image files, one result per frame; Ctrl-C stops with a summary."""
-    from cli_render import note, print_frame, print_stream_end
+    from cli_render import note, note_labels, print_frame, print_stream_end
     from runtime.streaming.loop import open_preview, open_reader, run_stream
     from runtime.streaming.sources import open_source
 
@@ -224,6 +229,7 @@ def classify(
         raise typer.BadParameter("only makes sense with --multi", param_hint="--digits")
     reader = open_reader(model, threads=threads, delegate=delegate, multi=multi, region=_region(roi),
                          min_score=min_score, expected=digits)
+    note_labels(reader.classifier, False)
     preview = open_preview(note) if show else None
     run = run_stream(reader, open_source(source), lambda f, result, stats: print_frame(result, stats, json_out, multi),
                      max_frames=max_frames, preview=preview)

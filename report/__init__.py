@@ -62,6 +62,7 @@ def build_report(folder: Path, dataset: str | None = None, data_dir: str | None 
     from runtime import Classifier
     from runtime.inference.comparison import compare_models
     from runtime.inference.evaluation import check_matches
+    from runtime.inference.test_split import dataset_to_use
     from training import artifacts
     from training.datasets import load_dataset
 
@@ -70,7 +71,7 @@ def build_report(folder: Path, dataset: str | None = None, data_dir: str | None 
     classifiers = {name: Classifier(path) for name, path in paths.items()}
     metrics = artifacts.read_metrics(folder)
     trained_on, recorded_dir = artifacts.recorded_dataset(metrics, classifiers["float32"].metadata)
-    data = load_dataset(dataset or trained_on or "mnist", data_dir or recorded_dir)
+    data = load_dataset(dataset_to_use(dataset, trained_on, paths["float32"]), data_dir or recorded_dir)
     for clf in classifiers.values():
         check_matches(clf, data.class_names, data.x_test, data.name)
     comparison = compare_models(paths, None, data.x_test, data.y_test, classifiers=classifiers)

@@ -95,11 +95,16 @@ def test_truncated_file(tmp_path, small, gz):
         load_dataset("mnist", tmp_path)
 
 
-def test_absurd_header_reads_only_what_is_there(tmp_path):
-    # A header declaring 4 billion images must fail as truncated, not allocate gigabytes.
+@pytest.mark.parametrize("dims,match", [
+    ((1_000_000, 28, 28), "truncated"),  # plausible: reads the 1,000 bytes there are, then says so
+    ((0xFFFFFFFF, 28, 28), "more than this reader accepts"),  # refused from the header alone
+    ((0xFFFFFFFF,) * 4, "more than this reader accepts"),  # its product overflows int64
+])
+def test_absurd_header_reads_only_what_is_there(tmp_path, dims, match):
+    # A lying header must fail, not allocate gigabytes (nor wrap around in int64 arithmetic).
     path = tmp_path / "bomb-idx3-ubyte"
-    path.write_bytes(struct.pack(">BBBBIII", 0, 0, 8, 3, 0xFFFFFFFF, 28, 28) + b"\x00" * 1000)
-    with pytest.raises(DataError, match="truncated"):
+    path.write_bytes(struct.pack(f">BBBB{len(dims)}I", 0, 0, 8, len(dims), *dims) + b"\x00" * 1000)
+    with pytest.raises(DataError, match=match):
         read_idx(path)
 
 

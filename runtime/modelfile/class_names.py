@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.common.convention import LABELS_FILE
@@ -30,6 +31,22 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class ClassNames:
+    """A model's class names and where they came from.
+
+    Attributes:
+        names: one per output.
+        source: "embedded" (inside the model), "labels.txt" (beside it) or "class indices".
+        problem: why the model's own embedded labels were not used, when it carried
+            some that are damaged or do not fit; None otherwise.
+    """
+
+    names: list[str]
+    source: str
+    problem: str | None = None
+
+
 def class_names_for_model(model_path: str | os.PathLike, num_classes: int, embedded: list | None = None) -> list[str]:
     """Class names for a model: those embedded in it, else its ``labels.txt``, else "0", "1", ...
 
@@ -42,12 +59,28 @@ def class_names_for_model(model_path: str | os.PathLike, num_classes: int, embed
     Raises:
         ModelError: the labels file disagrees with the model's number of classes.
     """
+    return find_class_names(model_path, num_classes, embedded).names
+
+
+def find_class_names(model_path: str | os.PathLike, num_classes: int, embedded: list | None = None,
+                     problem: str | None = None) -> ClassNames:
+    """``class_names_for_model``, saying where the names came from and why embedded ones were not used.
+
+    Args:
+        problem: why the model's appended labels could not be read (``ModelInfo.metadata_problem``).
+
+    Raises:
+        ModelError: the labels file disagrees with the model's number of classes.
+    """
     if isinstance(embedded, list) and len(embedded) == num_classes and all(isinstance(n, str) for n in embedded):
-        return list(embedded)
+        return ClassNames(list(embedded), "embedded")
+    if embedded is not None and problem is None:
+        count = len(embedded) if isinstance(embedded, list) else "no list of"
+        problem = f"its embedded labels name {count} classes, but it has {num_classes} outputs"
     path = class_names_path(model_path)
     if not path.exists():
-        return [str(i) for i in range(num_classes)]
+        return ClassNames([str(i) for i in range(num_classes)], "class indices", problem)
     names = read_class_names(path)
     if len(names) != num_classes:
         raise ModelError(f"{path} names {len(names)} classes but the model has {num_classes} outputs")
-    return names
+    return ClassNames(names, LABELS_FILE, problem)
