@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +75,11 @@ def build_report(folder: Path, dataset: str | None = None, data_dir: str | None 
     data = load_dataset(dataset_to_use(dataset, trained_on, paths["float32"]), data_dir or recorded_dir)
     for clf in classifiers.values():
         check_matches(clf, data.class_names, data.x_test, data.name)
+    out = out or Path(folder) / "report"
+    out.mkdir(parents=True, exist_ok=True)  # an output that cannot be made fails before the work, not after
     comparison = compare_models(paths, None, data.x_test, data.y_test, classifiers=classifiers)
     history = metrics.get("history") if isinstance(metrics.get("history"), dict) else None
-    return _draw(figures, folder, data, comparison, history, out or Path(folder) / "report")
+    return _draw(figures, folder, data, comparison, history, out)
 
 
 def _draw(figures, folder: Path, data, comparison, history: dict | None, out: Path) -> Report:
@@ -143,6 +146,7 @@ CAPTIONS = {
 
 
 def _html(folder: Path, summary: dict, paths: dict[str, Path]) -> str:
+    folder = os.fsencode(folder).decode("utf-8", "replace")  # a name that is not UTF-8 still makes a page
     rows = "".join(f"<tr><td>{n}</td><td>{summary[f'{n}_accuracy']:.2%}</td>"
                    f"<td>{summary[f'{n}_bytes']:,}</td></tr>" for n in MODELS)
     sections = "".join(

@@ -374,12 +374,12 @@ def read_digits_csv(path: str | os.PathLike) -> tuple[np.ndarray, ...]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": refused below
-            table = np.loadtxt(io.BytesIO(text), delimiter=",", dtype=np.int64, ndmin=2)
+            table = np.loadtxt(io.BytesIO(text), delimiter=",", dtype=np.float64, ndmin=2)  # checked below
     except (ValueError, OverflowError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a digits CSV ({first_line(exc)})") from None
     if table.shape[1] != 28 * 28 + 1 or not len(table):
         raise DataError(f"{path}: expected rows of 784 pixels and a label, got shape {list(table.shape)}")
-    _check_whole_numbers(table, path, "values", 255, "(expected pixels 0..255 and class indices)")
+    _check_whole_numbers(table, path, "values", 255, "(expected whole pixels 0..255 and class indices)")
     x = table[:, :-1].reshape(-1, 28, 28).astype(np.uint8)
     y = table[:, -1].astype(np.uint8)
     test = stratified_indices(y, len(y) // 5, SPLIT_SEED)

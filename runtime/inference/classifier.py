@@ -10,7 +10,7 @@ import numpy as np
 
 from runtime.common.chatter import quiet_library
 from runtime.common.convention import INPUT_SHAPE, MNIST_SIDE
-from runtime.common.errors import ImageError, ModelError, first_line
+from runtime.common.errors import ConfigError, ImageError, ModelError, first_line
 from runtime.inference.backend import get_backend, load_delegate
 from runtime.inference.probe import probe
 from runtime.inference.quant import dequantize, quantize
@@ -18,6 +18,7 @@ from runtime.modelfile.class_names import find_class_names
 from runtime.modelfile.reader import read_model
 
 MAX_BATCH = 1024  # images per invoke: bounds the input tensor at ~3 MB (float32)
+MAX_THREADS = 64  # interpreter threads; the interpreter takes a C int and starts every one
 SUPPORTED_INPUT_DTYPES = (np.float32, np.uint8, np.int8)
 
 
@@ -64,19 +65,22 @@ class Classifier:
             model_path: the ``.tflite`` file.
             class_names: the model's classes, by output index; default: those embedded in the model, else ``labels.txt``
                 beside it, else "0".."N-1".
-            num_threads: interpreter threads (default: the back-end's choice).
+            num_threads: interpreter threads, 1..``MAX_THREADS`` (default: the back-end's choice).
             backend: interpreter module name (see ``runtime.inference.backend``).
             delegate: "edgetpu" (Coral) or the path of a delegate library.
             guard: first try the model in a child process (``runtime.inference.probe``), so that
                 an interpreter crash on a hostile file becomes a ModelError; costs ~0.3 s.
 
         Raises:
+            ConfigError: ``num_threads`` out of range.
             ModelError: the file is missing, not a TFLite model, damaged, compiled for
                 the Edge TPU but run without its delegate (or given the Edge TPU delegate
                 but not compiled for it: a float model, say), or its input is not 28x28
                 pixels of float32/uint8/int8, or its output is not [N, classes].
             BackendError: no interpreter module is installed, or the delegate cannot be loaded.
         """
+        if num_threads is not None and not 1 <= num_threads <= MAX_THREADS:
+            raise ConfigError("threads", f"must be between 1 and {MAX_THREADS}, got {num_threads}")
         self.path = Path(model_path)
         self.info = read_model(self.path)
         if self.info.edgetpu_compiled and delegate is None:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from runtime.common.convention import LABELS_FILE
 from runtime.common.errors import ModelError
+from runtime.common.files import open_regular
+
+MAX_LABELS_BYTES = 1 << 20  # class names of a digit classifier fit in far less
 
 
 def class_names_path(model_path: str | os.PathLike) -> Path:
@@ -19,11 +22,16 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     """Read class names, one per line, ignoring a trailing empty line.
 
     Raises:
-        ModelError: the file cannot be read or holds no names.
+        ModelError: the file cannot be read (or is not a regular file), is larger than
+            ``MAX_LABELS_BYTES``, or holds no names.
     """
+    with open_regular(path, ModelError, "a labels file, one class name per line") as f:
+        data = f.read(MAX_LABELS_BYTES + 1)
+    if len(data) > MAX_LABELS_BYTES:
+        raise ModelError(f"{path}: more than {MAX_LABELS_BYTES >> 10} KiB; not a labels file")
     try:
-        names = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        names = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
         raise ModelError(f"{path}: cannot read class names ({exc})") from None
     names = [n.strip() for n in names if n.strip()]
     if not names:

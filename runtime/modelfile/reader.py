@@ -26,6 +26,7 @@ import numpy as np
 
 from runtime.common.convention import LABELS_FILE, METADATA_FILE
 from runtime.common.errors import ModelError
+from runtime.common.files import open_regular
 from runtime.modelfile.structure import FlatbufferError, check_structure
 
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
@@ -195,7 +196,7 @@ def check_model_file(path: str | os.PathLike) -> Path:
     size = path.stat().st_size
     if size > MAX_MODEL_BYTES:
         raise ModelError(f"{path}: {size / 2**20:.0f} MiB is too large for a model this toolkit makes")
-    with open(path, "rb") as f:
+    with open_regular(path, ModelError, "a .tflite model") as f:
         head = f.read(8)
     if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
         raise ModelError(f"{path}: not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)")
@@ -210,7 +211,10 @@ def read_model(path: str | os.PathLike) -> ModelInfo:
             truncated copy, flipped bits).
     """
     path = check_model_file(path)
-    buf = path.read_bytes()
+    with open_regular(path, ModelError, "a .tflite model") as f:  # refused, not waited on, if swapped for a FIFO
+        buf = f.read(MAX_MODEL_BYTES + 1)
+    if len(buf) > MAX_MODEL_BYTES:
+        raise ModelError(f"{path}: too large for a model this toolkit makes")
     check_model_bytes(path, buf)
     try:
         return _parse(path, buf)

@@ -30,6 +30,7 @@ from runtime.imaging.image_files import read_image
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mjpeg", ".mjpg", ".h264", ".mpg", ".mpeg"}
 CAMERA_SIZE = (640, 480)  # (width, height) requested from cameras
+MAX_CAMERA_INDEX = 2**31 - 1  # OpenCV takes a C int
 READ_RETRIES = 5  # failed reads in a row before a camera is declared lost
 RETRY_DELAY_S = 0.2  # seconds between those reads
 # A video file that ends this many frames (or this share of them) before the count in its
@@ -130,8 +131,11 @@ class OpenCVSource(FrameSource):
         cv2 = _import_optional("cv2", "camera:N and video files", "pip install opencv-python-headless")
         self._cv2, self.live = cv2, isinstance(target, int)
         self.name = f"camera:{target}" if self.live else str(target)
-        with quiet_library():
-            self._capture = cv2.VideoCapture(target)
+        try:
+            with quiet_library():
+                self._capture = cv2.VideoCapture(target)
+        except cv2.error as exc:  # e.g. a device index OpenCV cannot take
+            raise SourceError(f"{self.name}: cannot open ({str(exc).strip().splitlines()[-1]})") from None
         if not self._capture.isOpened():
             self._capture.release()
             hint = " (is a camera connected, and is /dev/video* readable?)" if self.live else ""
@@ -208,7 +212,7 @@ def open_source(spec: str) -> FrameSource:
     """
     if spec == "camera" or spec.startswith("camera:"):
         index = spec.partition(":")[2] or "0"
-        if not index.isdigit():
+        if not (index.isascii() and index.isdigit() and int(index) <= MAX_CAMERA_INDEX):
             raise SourceError(f"{spec}: expected camera:N with N a device number, e.g. camera:0")
         return OpenCVSource(int(index))
     if spec == "picamera":
