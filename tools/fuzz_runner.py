@@ -275,12 +275,12 @@ _RSS_WRAPPER = ("import json, resource, subprocess, sys; p = subprocess.run(sys.
                 "'kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
 
 
-def peak_rss(args: list[str], timeout: float = 600) -> tuple[int, float, str, str]:
+def peak_rss(args: list[str], timeout: float = 600, cli: Path = ROOT / "cli.py") -> tuple[int, float, str, str]:
     """Run ``python cli.py ARGS`` in a subprocess: (exit code, peak RSS in MB of it and its children,
-    stdout, stderr)."""
-    proc = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, sys.executable, str(ROOT / "cli.py"), *args],
+    stdout, stderr). ``cli`` may be another checkout's command line."""
+    proc = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, sys.executable, str(cli), *args],
                           capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(Path(cli).parent)})
     report = json.loads(proc.stdout)
     return report["code"], report["kb"] / 1024, report["stdout"], report["stderr"]
 
