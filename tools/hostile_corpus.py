@@ -142,12 +142,13 @@ def option_cases(folder: Path, models: Path, digits) -> list[Case]:
     bases = {
         "train": (("train", "--data-dir", nowhere, "--out-dir", str(empty)),
                   ("--epochs", "--batch-size", "--learning-rate", "--patience", "--seed", "--hidden", "--arch",
-                   "--dataset")),
+                   "--dataset", "--data-dir")),
         "export": (("export", "--model-dir", str(empty), "--data-dir", nowhere),
-                   ("--calibration-samples", "--seed", "--max-drop", "--qat-epochs", "--io", "--dataset")),
-        "demo": (("demo", "--data-dir", nowhere), ("--epochs", "--dataset")),
+                   ("--calibration-samples", "--seed", "--max-drop", "--qat-epochs", "--io", "--dataset",
+                    "--model-dir")),
+        "demo": (("demo", "--data-dir", nowhere), ("--epochs", "--dataset", "--data-dir")),
         "evaluate": (("evaluate", model, "--data-dir", nowhere), ("--dataset",)),
-        "report": (("report", str(models), "--data-dir", nowhere), ("--dataset",)),
+        "report": (("report", str(models), "--data-dir", nowhere), ("--dataset", "--out")),
     }
     cases = []
     for command, (base, options) in bases.items():

@@ -13,6 +13,7 @@ import importlib.resources
 import io
 import math
 import os
+import tokenize
 import warnings
 import zipfile
 import zlib
@@ -298,8 +299,9 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, ...]:
         try:
             with zipfile.ZipFile(f) as archive:
                 arrays = tuple(_npz_member(archive, key, path) for key in NPZ_KEYS)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
-                RuntimeError, MemoryError) as exc:  # RuntimeError: an "encrypted" member
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
+                MemoryError, OverflowError, SyntaxError, TypeError, tokenize.TokenError) as exc:
+            # RuntimeError: an "encrypted" member; SyntaxError, TokenError: numpy parsing a damaged .npy header
             raise DataError(f"{path}: not a readable .npz ({first_line(exc)})") from None
     x_train, y_train, x_test, y_test = arrays
     return (_pixels(x_train, path), _labels(y_train, path), _pixels(x_test, path), _labels(y_test, path))
