@@ -116,7 +116,7 @@ def _markdown(results, seconds: float, rss: dict) -> str:
     for kind in (*KINDS, "all"):
         row = counts.get(kind, collections.Counter())
         lines.append(f"| {kind} | {sum(row.values())} | " + " | ".join(str(row.get(c, 0)) for c in columns) + " |")
-    lines += ["", "Tracebacks, hangs and signal deaths: "
+    lines += ["", "Failures (tracebacks, bug lines, hangs, signal deaths, chatter, exits a case does not allow): "
               f"{sum(n for o, n in counts['all'].items() if o not in OUTCOMES)} of {len(results)}.", ""]
     lines += _rss_table(rss)
     return "\n".join(lines) + "\n"
