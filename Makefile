@@ -32,6 +32,7 @@ bench: $(VENV)/.installed $(TFLITE_VENV)/.installed $(FASHION) $(LIVE_DEBS) ## e
 	$(PY) bench/peers.py
 	$(PY) bench/targets.py
 	$(PY) bench/hostile.py
+	$(PY) bench/hostile_inputs.py
 	$(PY) bench/calibration.py
 	$(PY) bench/camera.py
 	$(PY) bench/serve.py

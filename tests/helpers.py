@@ -14,10 +14,11 @@ TRUNCATIONS = 10  # damaged copies of each kind in ``hostile_models``
 BIT_FLIPS = 14
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``python cli.py ARGS`` in a subprocess and capture its output."""
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python cli.py ARGS`` in a subprocess and capture its output (TimeoutExpired past ``timeout``)."""
     return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=cwd, env=_cli_env(env),
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def start_cli(*args: str, env: dict | None = None) -> subprocess.Popen:

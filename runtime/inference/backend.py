@@ -92,7 +92,7 @@ def load_delegate(backend: Backend, delegate: str):
     library = EDGETPU_LIBRARY.get(platform.system(), EDGETPU_LIBRARY["Linux"]) if delegate == "edgetpu" else delegate
     try:
         ctypes.CDLL(library)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: dlopen's message quoting a name that is not UTF-8
         hint = EDGETPU_INSTALL if delegate == "edgetpu" else "check the path"
         raise BackendError(f"delegate library {library} not found: {hint}") from None
     try:

@@ -9,15 +9,17 @@ from typing import NamedTuple
 
 import numpy as np
 
+from runtime.common.chatter import quiet_library
 from runtime.common.convention import INPUT_SHAPE, MNIST_SIDE
-from runtime.common.errors import ImageError, ModelError, first_line
+from runtime.common.errors import ConfigError, ImageError, ModelError, first_line
 from runtime.inference.backend import get_backend, load_delegate
 from runtime.inference.probe import probe
 from runtime.inference.quant import dequantize, quantize
-from runtime.modelfile.class_names import class_names_for_model
+from runtime.modelfile.class_names import find_class_names
 from runtime.modelfile.reader import read_model
 
 MAX_BATCH = 1024  # images per invoke: bounds the input tensor at ~3 MB (float32)
+MAX_THREADS = 64  # interpreter threads; the interpreter takes a C int and starts every one
 SUPPORTED_INPUT_DTYPES = (np.float32, np.uint8, np.int8)
 
 
@@ -50,6 +52,12 @@ class Classifier:
     Quantized inputs and outputs are converted with the tensors' own scale and
     zero point. Models with a fixed batch of 1 (Edge TPU, microcontroller exports)
     are run one image per invoke.
+
+    Attributes:
+        class_names: one name per output; ``labels_from`` says where they came from
+            ("embedded", "labels.txt", "class indices" or "given"), and ``labels_problem``
+            why the model's own embedded labels were not used (damaged, or not fitting), else None.
+        metadata: the facts embedded in the model (``ModelInfo.project_metadata``).
     """
 
     def __init__(self, model_path: str | os.PathLike, class_names: list[str] | None = None,
@@ -61,7 +69,7 @@ class Classifier:
             model_path: the ``.tflite`` file.
             class_names: the model's classes, by output index; default: those embedded in the model, else ``labels.txt``
                 beside it, else "0".."N-1".
-            num_threads: interpreter threads (default: the back-end's choice).
+            num_threads: interpreter threads, 1..``MAX_THREADS`` (default: the back-end's choice).
             backend: interpreter module name (see ``runtime.inference.backend``).
             delegate: "edgetpu" (Coral) or the path of a delegate library.
             guard: first try the model in a child process (``runtime.inference.probe``), with the
@@ -69,12 +77,15 @@ class Classifier:
                 ModelError; costs ~0.3 s the first time a file is seen, nothing after.
 
         Raises:
+            ConfigError: ``num_threads`` out of range.
             ModelError: the file is missing, not a TFLite model, damaged, compiled for
                 the Edge TPU but run without its delegate (or given the Edge TPU delegate
                 but not compiled for it: a float model, say), or its input is not 28x28
                 pixels of float32/uint8/int8, or its output is not [N, classes].
             BackendError: no interpreter module is installed, or the delegate cannot be loaded.
         """
+        if num_threads is not None and not 1 <= num_threads <= MAX_THREADS:
+            raise ConfigError("threads", f"must be between 1 and {MAX_THREADS}, got {num_threads}")
         self.path = Path(model_path)
         self.info = read_model(self.path)
         if self.info.edgetpu_compiled and delegate is None:
@@ -87,16 +98,21 @@ class Classifier:
             probe(self.path, self.backend.name, content=self.info.content, delegate=delegate)
         delegates = [load_delegate(self.backend, delegate)] if delegate else None
         try:
-            self._interpreter = self.backend.interpreter_class(  # the bytes read_model verified
-                model_content=self.info.content, num_threads=num_threads, experimental_delegates=delegates)
-            self._interpreter.allocate_tensors()
+            with quiet_library():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                self._interpreter = self.backend.interpreter_class(  # the bytes read_model verified
+                    model_content=self.info.content, num_threads=num_threads, experimental_delegates=delegates)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.path}: the interpreter cannot load it ({first_line(exc)})") from None
         self._input, self._output, self.num_classes = _check_contract(self._interpreter, self.path)
         self._output_table = _output_table(self._output)
         self.metadata = self.info.project_metadata()
         if class_names is None:
-            class_names = class_names_for_model(self.path, self.num_classes, self.metadata.get("labels"))
+            found = find_class_names(self.path, self.num_classes, self.metadata.get("labels"),
+                                     self.info.metadata_problem)
+            class_names, self.labels_from, self.labels_problem = found.names, found.source, found.problem
+        else:
+            self.labels_from, self.labels_problem = "given", None
         if len(class_names) != self.num_classes:
             raise ModelError(f"{len(class_names)} class names given for a model with {self.num_classes} classes")
         self.class_names = class_names
@@ -150,8 +166,9 @@ class Classifier:
         try:
             if len(batch) != self._batch and not self._fixed_batch:
                 # One invoke per batch: resize the input tensor instead of looping in Python.
-                self._interpreter.resize_tensor_input(inp.index, [len(batch), *INPUT_SHAPE])
-                self._interpreter.allocate_tensors()
+                with quiet_library():
+                    self._interpreter.resize_tensor_input(inp.index, [len(batch), *INPUT_SHAPE])
+                    self._interpreter.allocate_tensors()
                 self._batch = len(batch)
             self._interpreter.set_tensor(inp.index, quantize(batch, inp.scale, inp.zero_point, inp.dtype))
             self._interpreter.invoke()

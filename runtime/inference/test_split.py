@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runtime.common.errors import ConfigError
+from runtime.common.errors import ConfigError, DataError
 from runtime.inference.classifier import Classifier
 from runtime.inference.comparison import Comparison, compare_models
 from runtime.inference.evaluation import ClassReport, check_matches, class_report
@@ -29,9 +29,26 @@ def load_test_split(classifier: Classifier, dataset: str | None, data_dir: str |
 
     trained_on, recorded_dir = artifacts.recorded_dataset(artifacts.read_metrics(classifier.path.parent),
                                                           classifier.metadata)
-    data = load_dataset(dataset or trained_on or "mnist", data_dir or recorded_dir)
+    data = load_dataset(dataset_to_use(dataset, trained_on, classifier.path), data_dir or recorded_dir)
     check_matches(classifier, data.class_names, data.x_test, data.name)
     return data
+
+
+def dataset_to_use(dataset: str | None, trained_on: str | None, model: str | os.PathLike) -> str:
+    """The dataset asked for, else the one the model records, else "mnist".
+
+    Raises:
+        DataError: the model records a dataset this toolkit cannot read (its embedded facts
+            or metrics.json were edited or damaged); a ``--dataset`` given would be refused
+            by ``load_dataset`` as a usage error instead.
+    """
+    from training.datasets import DATASETS
+
+    if dataset is None and trained_on is not None and trained_on not in DATASETS:
+        shown = trained_on if len(trained_on) <= 40 else trained_on[:40] + "..."
+        raise DataError(f"{model} records that it was trained on {shown!r}, which is not a dataset this toolkit "
+                        f"reads ({', '.join(DATASETS)}); name one with --dataset")
+    return dataset or trained_on or "mnist"
 
 
 def evaluate_on_test_split(model: str | os.PathLike, dataset: str | None = None, data_dir: str | None = None,

@@ -26,6 +26,7 @@ import numpy as np
 
 from runtime.common.convention import LABELS_FILE, METADATA_FILE
 from runtime.common.errors import ModelError
+from runtime.common.files import open_regular
 from runtime.modelfile.schema import BUILTIN_OPERATORS
 from runtime.modelfile.structure import FlatbufferError, check_structure
 from runtime.modelfile.tables import Table
@@ -101,6 +102,7 @@ class ModelInfo:
     associated: dict[str, bytes] = field(default_factory=dict)  # files of the appended zip
     associated_bytes: int = 0  # size of the appended zip
     content: bytes = field(default=b"", repr=False, compare=False)  # the verified bytes: load these, not the path
+    associated_problem: str | None = None  # why appended labels and facts could not be read (a damaged zip)
 
     @property
     def weight_bytes(self) -> int:
@@ -146,17 +148,41 @@ class ModelInfo:
     def project_metadata(self) -> dict:
         """The embedded ``mnist_edge.json``, with ``labels`` from ``labels.txt`` when it has none.
 
-        Returns {} when the file carries neither (or they are unreadable).
+        ``labels`` is kept only when it is a list of strings. Returns {} when the file
+        carries neither (or they are unreadable: ``metadata_problem`` says why).
         """
-        try:
-            value = json.loads(self.associated[METADATA_FILE].decode("utf-8"))
-        except (KeyError, UnicodeDecodeError, ValueError):
-            value = {}
-        value = value if isinstance(value, dict) else {}
+        return self._metadata()[0]
+
+    @property
+    def metadata_problem(self) -> str | None:
+        """Why the embedded labels and facts could not be (fully) read, or None."""
+        return self._metadata()[1]
+
+    def _metadata(self) -> tuple[dict, str | None]:
+        problem = self.associated_problem
+        value = {}
+        if METADATA_FILE in self.associated:
+            try:
+                value = json.loads(self.associated[METADATA_FILE].decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nesting too deep
+                problem = problem or f"its {METADATA_FILE} is not valid JSON"
+            if not isinstance(value, dict):
+                problem = problem or f"its {METADATA_FILE} is not a JSON object"
+                value = {}
+        if "labels" in value and not _names_list(value["labels"]):
+            problem = problem or f"the labels in its {METADATA_FILE} are not a list of names"
+            del value["labels"]
         if "labels" not in value and LABELS_FILE in self.associated:
             names = self.associated[LABELS_FILE].decode("utf-8", "replace").splitlines()
             value["labels"] = [n.strip() for n in names if n.strip()]
-        return value
+            if not value["labels"]:
+                problem = problem or f"its {LABELS_FILE} is empty"
+                del value["labels"]
+        return value, problem
+
+
+def _names_list(labels) -> bool:
+    return isinstance(labels, list) and bool(labels) and all(isinstance(n, str) for n in labels)
 
 
 def check_model_file(path: str | os.PathLike) -> Path:
@@ -173,7 +199,7 @@ def check_model_file(path: str | os.PathLike) -> Path:
     size = path.stat().st_size
     if size > MAX_MODEL_BYTES:
         raise ModelError(f"{path}: {size / 2**20:.0f} MiB is too large for a model this toolkit makes")
-    with open(path, "rb") as f:
+    with open_regular(path, ModelError, "a .tflite model") as f:
         head = f.read(8)
     if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
         raise ModelError(f"{path}: not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)")
@@ -188,7 +214,10 @@ def read_model(path: str | os.PathLike) -> ModelInfo:
             truncated copy, flipped bits).
     """
     path = check_model_file(path)
-    buf = path.read_bytes()
+    with open_regular(path, ModelError, "a .tflite model") as f:  # refused, not waited on, if swapped for a FIFO
+        buf = f.read(MAX_MODEL_BYTES + 1)
+    if len(buf) > MAX_MODEL_BYTES:
+        raise ModelError(f"{path}: too large for a model this toolkit makes")
     check_model_bytes(path, buf)
     try:
         return _parse(path, buf)
@@ -234,9 +263,9 @@ def _parse(path: Path, buf: bytes) -> ModelInfo:
     inputs = _indices(graph.vector("Inputs", "<i4"), len(tensors))
     outputs = _indices(graph.vector("Outputs", "<i4"), len(tensors))
     _check_writable(tensors, inputs, operators)
-    associated, zip_bytes = read_associated_files(buf)
+    associated, zip_bytes, problem = _read_associated(buf)
     return ModelInfo(path, size, int(model.scalar("Version", "I")), len(subgraphs), tensors, operators, inputs,
-                     outputs, metadata, associated, zip_bytes, buf)
+                     outputs, metadata, associated, zip_bytes, buf, problem)
 
 
 def dense_weights(path: str | os.PathLike) -> list[np.ndarray]:
@@ -273,19 +302,49 @@ def read_associated_files(buf: bytes) -> tuple[dict[str, bytes], int]:
     Members said to be larger than ``MAX_ASSOCIATED_BYTES`` are left unread; a damaged
     zip gives ({}, 0): the model loses its labels, never its use.
     """
+    files, size, _ = _read_associated(buf)
+    return files, size
+
+
+def _read_associated(buf: bytes) -> tuple[dict[str, bytes], int, str | None]:
+    """``read_associated_files``, and why the appended files could not be read (None when they could,
+    or when there are none). A member that fails its CRC is left out and named."""
     stream = io.BytesIO(buf)
     if not zipfile.is_zipfile(stream):
-        return {}, 0
+        return {}, 0, _DAMAGED_TRAILER if _has_trailer_headers(buf) else None
+    files, bad = {}, []
     try:
         with zipfile.ZipFile(stream) as archive:
             members = archive.infolist()
-            files = {m.filename: archive.read(m) for m in members
-                     if not m.is_dir() and m.file_size <= MAX_ASSOCIATED_BYTES}
+            for m in members:
+                if m.is_dir() or m.file_size > MAX_ASSOCIATED_BYTES:
+                    continue
+                try:
+                    files[m.filename] = archive.read(m)
+                except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, ValueError):
+                    bad.append(m.filename)  # RuntimeError: a flipped "encrypted" flag
             start = min((m.header_offset for m in members), default=len(buf))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, KeyError, zlib.error,
-            ValueError, RuntimeError, OSError):  # RuntimeError: a flipped "encrypted" flag
-        return {}, 0  # a damaged zip only loses the labels; the model itself is still usable
-    return files, len(buf) - start
+            ValueError, RuntimeError, OSError):
+        return {}, 0, _DAMAGED_TRAILER  # a damaged zip only loses the labels; the model itself is still usable
+    if not 0 <= start <= len(buf):
+        return {}, 0, _DAMAGED_TRAILER
+    return files, len(buf) - start, f"{_DAMAGED_TRAILER}: {', '.join(bad)} failed its check" if bad else None
+
+
+_DAMAGED_TRAILER = "the labels and facts appended to it are damaged"
+
+
+def _has_trailer_headers(buf: bytes) -> bool:
+    """A zip header naming one of the files export appends: the trailer is there but unreadable."""
+    for name in (LABELS_FILE, METADATA_FILE):
+        encoded = name.encode()
+        at = buf.rfind(encoded)
+        while at >= 30:
+            if buf[at - 30 : at - 26] == b"PK\x03\x04" or (at >= 46 and buf[at - 46 : at - 42] == b"PK\x01\x02"):
+                return True
+            at = buf.rfind(encoded, 0, at)
+    return False
 
 
 def append_associated_files(model: bytes, files: dict[str, bytes]) -> bytes:

@@ -96,7 +96,8 @@ class Inspection:
             "operators": [op.name for op in info.operators],
             "inputs": list(info.inputs), "outputs": list(info.outputs),
             "tensors": [{**asdict(t), "constant": t.constant} for t in info.tensors],
-            "metadata": info.project_metadata(), "metadata_entries": sorted(info.metadata),
+            "metadata": info.project_metadata(), "metadata_problem": info.metadata_problem,
+            "metadata_entries": sorted(info.metadata),
             "associated_files": sorted(info.associated),
             "verdicts": [v.to_dict() for v in self.verdicts],
         }

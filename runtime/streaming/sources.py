@@ -23,15 +23,22 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.common.chatter import library_output_shown, quiet_library
 from runtime.common.errors import ImageError, SourceError, first_line
-from runtime.imaging.image_files import load_image
+from runtime.common.files import open_regular
+from runtime.imaging.image_files import read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mjpeg", ".mjpg", ".h264", ".mpg", ".mpeg"}
 CAMERA_SIZE = (640, 480)  # (width, height) requested from cameras
+MAX_CAMERA_INDEX = 2**31 - 1  # OpenCV takes a C int
 READ_RETRIES = 5  # failed reads in a row before a camera is declared lost
 RETRY_DELAY_S = 0.2  # seconds between those reads
 CAMERA_LOST = "camera lost, retrying"  # the status told to ``on_status`` while a live read fails
+# A video file that ends this many frames (or this share of them) before the count in its
+# header is reported as truncated; containers that estimate the count from the duration
+# (MP4, Matroska) can be off by a frame or two.
+VIDEO_COUNT_SLACK_FRAMES, VIDEO_COUNT_SLACK_SHARE = 2, 0.01
 
 
 @dataclass(frozen=True)
@@ -39,12 +46,15 @@ class Frame:
     """One frame: its number in the stream, where it came from, and its pixels (HxWx3 RGB or HxW gray, uint8).
 
     ``image`` is None and ``error`` says why when a file in a folder could not be read.
+    ``scale`` is the source's pixels per pixel of ``image``: above 1 when a very large image
+    file was scaled down while it was decoded (``runtime.imaging.image_files``).
     """
 
     index: int
     origin: str
     image: np.ndarray | None
     error: str | None = None
+    scale: float = 1.0
 
 
 class FrameSource:
@@ -137,9 +147,11 @@ class ImageFiles(FrameSource):
     def __iter__(self) -> Iterator[Frame]:
         for index, path in enumerate(self.paths):
             try:
-                yield Frame(index, str(path), load_image(path))
+                image, scale = read_image(path)
             except ImageError as exc:
                 yield Frame(index, str(path), None, str(exc))
+                continue
+            yield Frame(index, str(path), image, scale=scale)
 
 
 class OpenCVSource(FrameSource):
@@ -149,7 +161,11 @@ class OpenCVSource(FrameSource):
         cv2 = _import_optional("cv2", "camera:N and video files", "pip install opencv-python-headless")
         self._cv2, self.live = cv2, isinstance(target, int)
         self.name = f"camera:{target}" if self.live else str(target)
-        self._capture = cv2.VideoCapture(target)
+        try:
+            with quiet_library():
+                self._capture = cv2.VideoCapture(target)
+        except cv2.error as exc:  # e.g. a device index OpenCV cannot take
+            raise SourceError(f"{self.name}: cannot open ({str(exc).strip().splitlines()[-1]})") from None
         if not self._capture.isOpened():
             self._capture.release()
             hint = " (is a camera connected, and is /dev/video* readable?)" if self.live else ""
@@ -166,10 +182,19 @@ class OpenCVSource(FrameSource):
         if self.live:
             yield from self._live(self._read)
             return
+        expected = self._frame_count()
         index = 0
-        while (frame := self._read()) is not None:  # None: the end of the file
+        while (frame := self._read()) is not None:  # None: the end of the file, or a frame it cannot decode
             yield Frame(index, self.name, bgr_to_rgb(frame))
             index += 1
+        if expected and index < expected - max(VIDEO_COUNT_SLACK_FRAMES, VIDEO_COUNT_SLACK_SHARE * expected):
+            raise SourceError(f"{self.name}: the video ended after {index} of its {expected} frames "
+                              "(a truncated or damaged file?)")
+
+    def _frame_count(self) -> int | None:
+        """The frame count the container declares, or None when it does not say."""
+        count = self._capture.get(self._cv2.CAP_PROP_FRAME_COUNT)
+        return int(count) if np.isfinite(count) and 0 < count < 2**53 else None
 
     def close(self) -> None:
         self._capture.release()
@@ -217,7 +242,7 @@ def open_source(spec: str) -> FrameSource:
     """
     if spec == "camera" or spec.startswith("camera:"):
         index = spec.partition(":")[2] or "0"
-        if not index.isdigit():
+        if not (index.isascii() and index.isdigit() and int(index) <= MAX_CAMERA_INDEX):
             raise SourceError(f"{spec}: expected camera:N with N a device number, e.g. camera:0")
         return OpenCVSource(int(index))
     if spec == "picamera":
@@ -236,6 +261,7 @@ def open_source(spec: str) -> FrameSource:
     if not path.exists():
         raise SourceError(f"{spec}: no such file or folder (or use camera:N or picamera)")
     if path.suffix.lower() in VIDEO_SUFFIXES:
+        open_regular(path, SourceError, "a video file").close()  # FFmpeg would wait on a FIFO for ever
         return OpenCVSource(str(path))
     return ImageFiles([path], spec)
 
@@ -251,7 +277,9 @@ def _import_optional(module: str, needed_for: str, install: str):
             another numpy (picamera2's simplejpeg beside a pip-installed numpy 2.x raises
             ``ValueError: numpy.dtype size changed``).
     """
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # our own message says what failed; no C++ warnings
+    if not library_output_shown():  # our own message says what failed: no C++ warnings, no FFmpeg lines
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     try:
         return __import__(module)
     except ImportError:
