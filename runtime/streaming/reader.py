@@ -34,12 +34,13 @@ class Digit:
     score: float
     box: Box
     touching: bool = False  # split off a blob of several touching digits: treat with care
+    soft: bool = False  # blurred edges (out of focus, upscaled): read all the same
 
     def to_dict(self) -> dict:
         """A JSON-ready dict; ``label`` is the class id (None when unsure), ``box`` is [left, top, width, height]."""
         b = self.box
         return {"label": self.class_id, "name": self.name, "score": round(self.score, 4),
-                "box": [b.left, b.top, b.width, b.height], "touching": self.touching}
+                "box": [b.left, b.top, b.width, b.height], "touching": self.touching, "soft": self.soft}
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,8 @@ class DigitReader:
         k = int(probs.argmax())
         score = float(probs[k])
         if score < self.min_score:
-            return Digit(None, None, score, crop.box, crop.touching)
-        return Digit(k, self.classifier.class_names[k], score, crop.box, crop.touching)
+            return Digit(None, None, score, crop.box, crop.touching, crop.soft)
+        return Digit(k, self.classifier.class_names[k], score, crop.box, crop.touching, crop.soft)
 
 
 class LatencyHistogram:
