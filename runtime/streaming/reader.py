@@ -35,12 +35,13 @@ class Digit:
     score: float
     box: Box
     touching: bool = False  # split off a blob of several touching digits: treat with care
+    soft: bool = False  # blurred edges (out of focus, upscaled): read all the same
 
     def to_dict(self) -> dict:
         """A JSON-ready dict; ``label`` is the class id (None when unsure), ``box`` is [left, top, width, height]."""
         b = self.box
         return {"label": self.class_id, "name": self.name, "score": round(self.score, 4),
-                "box": [b.left, b.top, b.width, b.height], "touching": self.touching}
+                "box": [b.left, b.top, b.width, b.height], "touching": self.touching, "soft": self.soft}
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,8 @@ class DigitReader:
         box = crop.box if scale == 1 else Box(*(round(v * scale) for v in (crop.box.top, crop.box.bottom,
                                                                           crop.box.left, crop.box.right)))
         if score < self.min_score:
-            return Digit(None, None, score, box, crop.touching)
-        return Digit(k, self.classifier.class_names[k], score, box, crop.touching)
+            return Digit(None, None, score, box, crop.touching, crop.soft)
+        return Digit(k, self.classifier.class_names[k], score, box, crop.touching, crop.soft)
 
 
 def _scaled_region(region: Region | None, scale: float) -> Region | None:
