@@ -136,7 +136,8 @@ def proven_cache(content: bytes, backend: str | None = None, delegate: str | Non
         chosen = get_backend(backend)
     except BackendError:
         return None
-    identity = f"{chosen.name} {chosen.version} {platform.machine()} {sys.version} {delegate}".encode()
+    identity = f"{chosen.name} {chosen.version} {platform.machine()} {sys.version} {delegate}".encode(
+        "utf-8", "surrogateescape")  # a delegate path need not be UTF-8
     key = blake2b(blake2b(content, digest_size=32).digest() + identity, digest_size=32).hexdigest()
     return cache_folder() / "proven" / f"{key}.json"
 
