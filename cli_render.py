@@ -125,7 +125,8 @@ def print_inspection(inspection, json_out: bool, tensors: bool) -> None:
     say("operators: " + ", ".join(f"{n} x{ops.count(n)}" if ops.count(n) > 1 else n for n in dict.fromkeys(ops)))
     say(_facts_line(report["metadata"]))
     if report["metadata_problem"]:
-        say(f"note: {report['metadata_problem']}; labels.txt beside the model or class indices are used instead")
+        say(f"note: {report['metadata_problem']}; labels.txt beside the model or class indices "
+            "are used instead")
     if tensors:
         table = _table("#", "name", "shape", "type", "quantization", "bytes", box=None, pad_edge=False)
         for t in report["tensors"]:
@@ -169,10 +170,11 @@ def _abbrev(name: str) -> str:
 
 
 def note_labels(classifier, verbose: bool) -> None:
-    """Once per run: a note on stderr when the model's own labels could not be used; with ``verbose``,
-    where the class names came from."""
+    """Once per run: a note on stderr when the model's own labels could not be used; with
+    ``verbose``, where the class names came from."""
     if classifier.labels_problem:
-        note(f"note: {classifier.path}: {classifier.labels_problem}; class names from {classifier.labels_from}")
+        note(f"note: {classifier.path}: {classifier.labels_problem}; "
+             f"class names from {classifier.labels_from}")
     elif verbose:
         note(f"class names: {classifier.labels_from}")
 

@@ -1,4 +1,4 @@
-"""Count how hostile inputs end across every command, and measure predict's peak memory on large images.
+"""Count how hostile inputs end across every command; measure predict's peak memory on large images.
 
 Builds the tests' small real model (tools/test_models.py), then the whole corpus of
 ``tools/hostile_corpus.py`` (damaged datasets, images, videos, models, option values,
@@ -51,12 +51,12 @@ def main() -> None:
     digits = load_dataset("mnist-5k")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        models = folder / "model"
+        models, cwd = folder / "model", folder / "cwd"
         build_digits_model(models, digits)
-        (folder / "cwd").mkdir()
+        cwd.mkdir()
         start = time.perf_counter()
-        results = run_cases(build_corpus(folder / "corpus", models, digits), folder / "cwd")
-        results += run_cases(tensorflow_cases(folder / "tf", models, digits), folder / "cwd", workers=1,
+        results = run_cases(build_corpus(folder / "corpus", models, digits), cwd)
+        results += run_cases(tensorflow_cases(folder / "tf", models, digits), cwd, workers=1,
                              timeout=600, allow_tensorflow=True)
         seconds = time.perf_counter() - start
         images = {"84x84 digit PNG (baseline)": save_digit(folder / "small.png", digits.x_test[0]),
@@ -66,7 +66,7 @@ def main() -> None:
             rss[args.peer_rev] = _rss(_extract(args.peer_rev, folder / "peer"), models, images)
     section = _markdown(results, seconds, rss)
     before, _ = machine.split_results(args.out, machine.HOSTILE_INPUTS_MARKER)
-    args.out.write_text(before.rstrip("\n") + "\n\n" + machine.HOSTILE_INPUTS_MARKER + "\n" + section)
+    args.out.write_text(f"{before.rstrip()}\n\n{machine.HOSTILE_INPUTS_MARKER}\n{section}")
     print(section)
 
 
@@ -74,22 +74,42 @@ def _rss(root: Path, models: Path, images: dict[str, Path]) -> dict[str, tuple[f
     """{image: (median peak RSS in MB, how predict ended)} for the command line under ``root``."""
     from tools.fuzz_runner import peak_rss
 
+    model = str(models / "model.int8.tflite")
     out = {}
     for name, path in images.items():
-        runs = [peak_rss(["predict", str(models / "model.int8.tflite"), str(path)], cli=root / "cli.py")
+        runs = [peak_rss(["predict", model, str(path)], cli=root / "cli.py")
                 for _ in range(RSS_RUNS)]
         code, _, stdout, stderr = runs[0]
-        said = stdout.strip().rsplit(": ", 1)[-1] if code == 0 else stderr.strip().splitlines()[-1][:90]
+        said = stdout.strip().rsplit(": ", 1)[-1] if code == 0 else _last_line(stderr)[:90]
         out[name] = (statistics.median(r[1] for r in runs), said)
     return out
 
 
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
 def _extract(rev: str, dest: Path) -> Path:
     """The tree of commit ``rev`` in ``dest`` (git archive: the repository is only read)."""
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True,
+                          check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(dest, filter="data")
     return dest
+
+
+INTRO = ("{count} cases generated from real digits and the tests' model by "
+         "`tools/hostile_corpus.py` (the test suite runs a subset, `tests/test_fuzz.py`), each run "
+         "through the command line (`cli.main`) in a worker process watched by "
+         "`tools/fuzz_runner.py`, without root's permission override, 60 s allowed per case. "
+         "*ok*: exit 0; *refused*: exit 1 ending in one `error:` line; *usage*: exit 2 with one "
+         "`error:` line. Any other column is a failure: a traceback, the boundary's \"this is "
+         "a bug\" line, a hang, a signal, library chatter on stderr, or an exit code the case does "
+         "not allow (a damaged file accepted, say). Produced by `python bench/hostile_inputs.py` "
+         "({seconds:.0f} s).")
+FAILURES = ("Failures (tracebacks, bug lines, hangs, signal deaths, chatter, exits a case does not "
+            "allow)")
 
 
 def _markdown(results, seconds: float, rss: dict) -> str:
@@ -98,26 +118,17 @@ def _markdown(results, seconds: float, rss: dict) -> str:
     counts = summary(results)
     failures = sorted({o for row in counts.values() for o in row} - set(OUTCOMES))
     columns = [*OUTCOMES, *failures]
-    lines = [
-        "# Hostile inputs: datasets, images, videos, models, options, files",
-        "",
-        f"Run on {date.today().isoformat()}: {machine.describe()}. {len(results)} cases generated from real digits "
-        "and the tests' model by `tools/hostile_corpus.py` (the test suite runs a subset, `tests/test_fuzz.py`), "
-        "each run through the command line (`cli.main`) in a worker process watched by `tools/fuzz_runner.py`, "
-        "without root's permission override, 60 s allowed per case. *ok*: exit 0; *refused*: exit 1 ending in "
-        "one `error:` line; *usage*: exit 2 with one `error:` line. Any other column is a failure: a traceback, "
-        "the boundary's \"this is a bug\" line, a hang, a signal, library chatter on stderr, or an exit code the "
-        f"case does not allow (a damaged file accepted, say). Produced by `python bench/hostile_inputs.py` "
-        f"({seconds:.0f} s).",
-        "",
-        "| kind | cases | " + " | ".join(columns) + " |",
-        "|---|---:|" + "---:|" * len(columns),
-    ]
+    lines = ["# Hostile inputs: datasets, images, videos, models, options, files", "",
+             f"Run on {date.today().isoformat()}: {machine.describe()}. "
+             + INTRO.format(count=len(results), seconds=seconds), "",
+             "| kind | cases | " + " | ".join(columns) + " |",
+             "|---|---:|" + "---:|" * len(columns)]
     for kind in (*KINDS, "all"):
         row = counts.get(kind, collections.Counter())
-        lines.append(f"| {kind} | {sum(row.values())} | " + " | ".join(str(row.get(c, 0)) for c in columns) + " |")
-    lines += ["", "Failures (tracebacks, bug lines, hangs, signal deaths, chatter, exits a case does not allow): "
-              f"{sum(n for o, n in counts['all'].items() if o not in OUTCOMES)} of {len(results)}.", ""]
+        cells = " | ".join(str(row.get(c, 0)) for c in columns)
+        lines.append(f"| {kind} | {sum(row.values())} | {cells} |")
+    failed = sum(n for o, n in counts["all"].items() if o not in OUTCOMES)
+    lines += ["", f"{FAILURES}: {failed} of {len(results)}.", ""]
     lines += _rss_table(rss)
     return "\n".join(lines) + "\n"
 
@@ -126,11 +137,13 @@ def _rss_table(rss: dict) -> list[str]:
     names = list(next(iter(rss.values())))
     header = " | ".join(f"{code}: peak RSS | {code}: answer" for code in rss)
     lines = ["## Peak memory of predict on one large image", "",
-             f"Peak RSS of `predict MODEL IMAGE` and its model-check child (`ru_maxrss` of the children of a small "
-             f"wrapper process), median of {RSS_RUNS} runs; the baseline is a small digit in the same run.", "",
+             "Peak RSS of `predict MODEL IMAGE` and its model-check child (`ru_maxrss` of the "
+             f"children of a small wrapper process), median of {RSS_RUNS} runs; the baseline is a "
+             "small digit in the same run.", "",
              f"| image | {header} |", "|---|" + "---:|---|" * len(rss)]
     for name in names:
-        lines.append(f"| {name} | " + " | ".join(f"{rss[c][name][0]:.0f} MB | {rss[c][name][1]}" for c in rss) + " |")
+        cells = " | ".join(f"{rss[c][name][0]:.0f} MB | {rss[c][name][1]}" for c in rss)
+        lines.append(f"| {name} | {cells} |")
     return lines
 
 

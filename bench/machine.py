@@ -51,8 +51,8 @@ def _status_kb(field: str) -> int:
     return 0
 
 
-# bench/results-hostile.md holds two benchmarks' results: bench/hostile.py's (model files) first, then,
-# from this line on, bench/hostile_inputs.py's. Each rewrites only its own part.
+# bench/results-hostile.md holds two benchmarks' results: bench/hostile.py's (model files) first,
+# then, from this line on, bench/hostile_inputs.py's. Each rewrites only its own part.
 HOSTILE_INPUTS_MARKER = "<!-- from here on: bench/hostile_inputs.py -->"
 
 

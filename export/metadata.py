@@ -30,7 +30,7 @@ def model_facts(variant: str, metrics: dict, labels: list[str], verification: Co
         "variant": variant,
         "labels": labels,
         "dataset": metrics.get("dataset"),
-        "source": source_kind(metrics.get("source")),  # "IDX files", never the training machine's path
+        "source": source_kind(metrics.get("source")),  # "IDX files": never a path
         "arch": metrics.get("arch"),
         "input": {"shape": list(INPUT_SHAPE), "convention": INPUT_CONVENTION},
         "export": {**settings, "tensorflow": metrics.get("tensorflow")},

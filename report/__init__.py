@@ -72,11 +72,12 @@ def build_report(folder: Path, dataset: str | None = None, data_dir: str | None 
     classifiers = {name: Classifier(path) for name, path in paths.items()}
     metrics = artifacts.read_metrics(folder)
     trained_on, recorded_dir = artifacts.recorded_dataset(metrics, classifiers["float32"].metadata)
-    data = load_dataset(dataset_to_use(dataset, trained_on, paths["float32"]), data_dir or recorded_dir)
+    name = dataset_to_use(dataset, trained_on, paths["float32"])
+    data = load_dataset(name, data_dir or recorded_dir)
     for clf in classifiers.values():
         check_matches(clf, data.class_names, data.x_test, data.name)
     out = out or Path(folder) / "report"
-    out.mkdir(parents=True, exist_ok=True)  # an output that cannot be made fails before the work, not after
+    out.mkdir(parents=True, exist_ok=True)  # an output that cannot be made fails before the work
     comparison = compare_models(paths, None, data.x_test, data.y_test, classifiers=classifiers)
     history = metrics.get("history") if isinstance(metrics.get("history"), dict) else None
     return _draw(figures, folder, data, comparison, history, out)
@@ -146,7 +147,7 @@ CAPTIONS = {
 
 
 def _html(folder: Path, summary: dict, paths: dict[str, Path]) -> str:
-    folder = os.fsencode(folder).decode("utf-8", "replace")  # a name that is not UTF-8 still makes a page
+    folder = os.fsencode(folder).decode("utf-8", "replace")  # a name that is not UTF-8, too
     rows = "".join(f"<tr><td>{n}</td><td>{summary[f'{n}_accuracy']:.2%}</td>"
                    f"<td>{summary[f'{n}_bytes']:,}</td></tr>" for n in MODELS)
     sections = "".join(

@@ -16,7 +16,8 @@ BIT_FLIPS = 14
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python cli.py ARGS`` in a subprocess and capture its output (TimeoutExpired past ``timeout``)."""
+    """Run ``python cli.py ARGS`` in a subprocess and capture its output (TimeoutExpired
+    past ``timeout`` seconds)."""
     return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=cwd, env=_cli_env(env),
                           capture_output=True, text=True, timeout=timeout)
 

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from runtime.common.errors import ConfigError, DataError, DatasetNotFound
-from training.datasets import load_dataset, read_digits_csv, read_idx, read_npz, source_kind, stratified_indices
+from training.datasets import (
+    load_dataset,
+    read_digits_csv,
+    read_idx,
+    read_npz,
+    source_kind,
+    stratified_indices,
+)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -159,7 +166,7 @@ def test_stratified_indices_keep_class_shares():
 
 
 @pytest.mark.parametrize("damage,match", [
-    (lambda gz: gz[:-6] + bytes([gz[-6] ^ 0xFF]) + gz[-5:], "CRC check failed"),  # the data inflates fine
+    (lambda gz: gz[:-6] + bytes([gz[-6] ^ 0xFF]) + gz[-5:], "CRC check failed"),  # inflates fine
     (lambda gz: gz[:30] + b"\xff" * 20 + gz[50:], "cannot read"),  # a corrupt deflate stream
     (lambda gz: gz + gz, "more data than its header declares"),  # a second member
 ])
@@ -172,7 +179,7 @@ def test_damaged_gzip_is_refused(tmp_path, small, damage, match):
 
 
 def test_npz_member_damage_is_refused(tmp_path, small):
-    """A flipped byte in an uncompressed member: only the zip's CRC can tell, so it must be checked."""
+    """A flipped byte in an uncompressed member: only the zip's CRC can tell, so it is checked."""
     x_train, y_train, x_test, y_test = small
     np.savez(tmp_path / "d.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     data = bytearray((tmp_path / "d.npz").read_bytes())
@@ -203,7 +210,8 @@ def test_npz_values_must_be_pixels_and_class_indices(tmp_path, change, match):
 
 @pytest.mark.parametrize("value", ["300", "-1", "0.5", "nan"])
 def test_csv_values_must_be_whole_pixels(tmp_path, digits, value):
-    rows = np.concatenate([digits.x_test[:50].reshape(50, -1), digits.y_test[:50, None]], axis=1).astype(str)
+    rows = np.concatenate([digits.x_test[:50].reshape(50, -1), digits.y_test[:50, None]], axis=1)
+    rows = rows.astype(str)
     rows[7, 300] = value  # wrapped around to 44 (300) or 255 (-1) before
     (tmp_path / "d.csv").write_text("\n".join(",".join(r) for r in rows))
     with pytest.raises(DataError):
@@ -211,7 +219,8 @@ def test_csv_values_must_be_whole_pixels(tmp_path, digits, value):
 
 
 def test_special_files_are_refused_before_reading(tmp_path, small):
-    """A device or a folder where a file belongs is refused from its metadata (a FIFO too: tests/test_fuzz.py)."""
+    """A device or a folder where a file belongs is refused from its metadata (a FIFO:
+    tests/test_fuzz.py)."""
     write_idx_folder(tmp_path / "idx", *small, gz=False)
     (tmp_path / "idx" / "t10k-images-idx3-ubyte").unlink()
     os.symlink("/dev/zero", tmp_path / "idx" / "t10k-images-idx3-ubyte")

@@ -1,4 +1,4 @@
-"""The fuzz harness: a corpus of hostile inputs through the real command line, and hypothesis on every reader.
+"""The fuzz harness: hostile inputs through the real command line, and hypothesis on every reader.
 
 Each case must end with exit 0, 1 or 2, never a traceback, a "this is a bug" line, a
 signal or a hang; a failure must end in a one-line ``error:``, a damaged file must not be
@@ -31,7 +31,8 @@ from tools.hostile_corpus import build_corpus, quick, tensorflow_cases
 from training.datasets import read_digits_csv, read_idx, read_npz
 
 MIN_CASES = 200  # the issue's bar for the corpus and the fuzzing together
-READER_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 150))  # per reader: a second or two; raise it for a deep run
+# Hypothesis examples per reader: a second or two each; FUZZ_EXAMPLES=3000 for a deep run.
+READER_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 150))
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
 
@@ -43,8 +44,8 @@ def corpus(tmp_path_factory, digits_model, digits):
 
 
 def _failures(results) -> str:
-    return "\n".join(f"{r.case.kind} / {r.case.name}: {r.problems} args={[a[:80] for a in r.case.args]}"
-                     for r in results if r.problems)
+    return "\n".join(f"{r.case.kind} / {r.case.name}: {r.problems} "
+                     f"args={[a[:80] for a in r.case.args]}" for r in results if r.problems)
 
 
 def test_hostile_corpus_through_the_command_line(corpus):
@@ -64,25 +65,25 @@ def test_hostile_corpus_through_the_command_line(corpus):
 @pytest.mark.tensorflow
 def test_hostile_settings_that_get_past_the_inputs(corpus, digits, tmp_path):
     folder, models, _ = corpus
-    results = run_cases(tensorflow_cases(tmp_path / "tf", models, digits), tmp_path, workers=1, timeout=300,
-                        allow_tensorflow=True)
+    cases = tensorflow_cases(tmp_path / "tf", models, digits)
+    results = run_cases(cases, tmp_path, workers=1, timeout=300, allow_tensorflow=True)
     assert not _failures(results), _failures(results)
 
 
 def test_special_files_in_real_processes(corpus, tmp_path):
-    """The corpus runs in long-lived workers; these run as separate processes, each with a deadline."""
+    """The corpus runs in long-lived workers; these run as processes of their own."""
     _, models, _ = corpus
     model = str(models / "model.int8.tflite")
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     for suffix in (".png", ".npz", ".mp4", ".tflite"):
         os.symlink(fifo, tmp_path / f"pipe{suffix}")
+    npz = ("--dataset", "mnist-5k", "--data-dir", str(tmp_path / "pipe.npz"))
     cases = [(("predict", model, str(tmp_path / "pipe.png")), "named pipe"),
-             (("evaluate", model, "--dataset", "mnist-5k", "--data-dir", str(tmp_path / "pipe.npz")), "named pipe"),
+             (("evaluate", model, *npz), "named pipe"), (("train", *npz), "named pipe"),
              (("classify", model, "--source", str(tmp_path / "pipe.mp4")), "named pipe"),
              (("inspect", str(tmp_path / "pipe.tflite")), "not a file"),
-             (("predict", model, "/dev/zero"), "device"),
-             (("train", "--dataset", "mnist-5k", "--data-dir", str(tmp_path / "pipe.npz")), "named pipe")]
+             (("predict", model, "/dev/zero"), "device")]
     for args, fragment in cases:
         assert_one_line_error(run_cli(*args, timeout=60), fragment)
 
@@ -90,8 +91,8 @@ def test_special_files_in_real_processes(corpus, tmp_path):
 # ---------------------------------------------------------------- the readers, in-process
 
 @settings(max_examples=READER_EXAMPLES, deadline=None, suppress_health_check=SLOW_OK)
-@given(magic=st.sampled_from([b"\x00\x00\x08\x03", b"\x00\x00\x08\x01", b"\x00\x00\x08\x04", b"\x00\x00\x08\x00",
-                              b"\x00\x00\x0d\x03", b"\x01\x02\x03\x04", b""]),
+@given(magic=st.sampled_from([b"\x00\x00\x08\x03", b"\x00\x00\x08\x01", b"\x00\x00\x08\x04",
+                              b"\x00\x00\x08\x00", b"\x00\x00\x0d\x03", b"\x01\x02\x03\x04", b""]),
        dims=st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 64), min_size=0, max_size=5),
        body=st.binary(max_size=3000), gz=st.booleans(), cut=st.integers(0, 40))
 def test_read_idx_refuses_or_reads(tmp_path, magic, dims, body, gz, cut):
@@ -111,14 +112,15 @@ def test_read_idx_refuses_or_reads(tmp_path, magic, dims, body, gz, cut):
 
 def _npz(digits, compress: bool) -> bytes:
     buf = io.BytesIO()
-    (np.savez_compressed if compress else np.savez)(buf, x_train=digits.x_train[:20], y_train=digits.y_train[:20],
-                                                    x_test=digits.x_test[:10], y_test=digits.y_test[:10])
+    arrays = {"x_train": digits.x_train[:20], "y_train": digits.y_train[:20],
+              "x_test": digits.x_test[:10], "y_test": digits.y_test[:10]}
+    (np.savez_compressed if compress else np.savez)(buf, **arrays)
     return buf.getvalue()
 
 
 @settings(max_examples=READER_EXAMPLES, deadline=None, suppress_health_check=SLOW_OK)
 @given(compress=st.booleans(), cut=st.integers(0, 20000),
-       flips=st.lists(st.integers(0, 400) | st.integers(0, 20000), max_size=4))  # headers, or anywhere
+       flips=st.lists(st.integers(0, 400) | st.integers(0, 20000), max_size=4))  # headers or all
 def test_read_npz_refuses_damage(tmp_path, digits, compress, cut, flips):
     good = _npz(digits, compress)
     data = bytearray(good[: max(0, len(good) - cut)] if cut % 3 == 0 else good)
@@ -132,12 +134,13 @@ def test_read_npz_refuses_damage(tmp_path, digits, compress, cut, flips):
     except DataError:
         return
     assert all(a.dtype == np.uint8 for a in arrays)
-    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:  # read back: every member passed its CRC
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:  # accepted: every CRC is right
         assert archive.testzip() is None
 
 
 @settings(max_examples=READER_EXAMPLES, deadline=None, suppress_health_check=SLOW_OK)
-@given(rows=st.integers(0, 12), value=st.sampled_from(["0", "255", "256", "-1", "1.5", "nan", "1e30", "x", ""]),
+@given(rows=st.integers(0, 12),
+       value=st.sampled_from(["0", "255", "256", "-1", "1.5", "nan", "1e30", "x", ""]),
        width=st.sampled_from([785, 784, 786]), seed=st.integers(0, 2**16))
 def test_read_digits_csv_refuses_or_reads(tmp_path, rows, value, width, seed):
     rng = np.random.default_rng(seed)
@@ -164,8 +167,9 @@ def _image_bytes(fmt: str, mode: str) -> bytes:
 
 
 @settings(max_examples=READER_EXAMPLES * 2, deadline=None, suppress_health_check=SLOW_OK)
-@given(kind=st.sampled_from([("PNG", "L"), ("PNG", "RGBA"), ("PNG", "P"), ("JPEG", "RGB"), ("GIF", "P"),
-                             ("BMP", "RGB"), ("TIFF", "CMYK"), ("WEBP", "RGB"), ("PPM", "L")]),
+@given(kind=st.sampled_from([("PNG", "L"), ("PNG", "RGBA"), ("PNG", "P"), ("JPEG", "RGB"),
+                             ("GIF", "P"), ("BMP", "RGB"), ("TIFF", "CMYK"), ("WEBP", "RGB"),
+                             ("PPM", "L")]),
        cut=st.integers(0, 400), flips=st.lists(st.integers(0, 4000), max_size=6))
 def test_load_image_refuses_or_reads(tmp_path, kind, cut, flips):
     data = bytearray(_image_bytes(*kind))
@@ -183,10 +187,10 @@ def test_load_image_refuses_or_reads(tmp_path, kind, cut, flips):
 
 
 @settings(max_examples=READER_EXAMPLES * 2, deadline=None, suppress_health_check=SLOW_OK)
-@given(arr=hnp.arrays(st.sampled_from([np.uint8, np.int32, np.float32, np.float64]),  # floats with NaN, inf
+@given(arr=hnp.arrays(st.sampled_from([np.uint8, np.int32, np.float32, np.float64]),  # NaN, inf too
                       hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=60)),
-       region=st.none() | st.tuples(st.integers(-100, 100), st.integers(-100, 100), st.integers(-5, 200),
-                                    st.integers(-5, 200)),
+       region=st.none() | st.tuples(st.integers(-100, 100), st.integers(-100, 100),
+                                    st.integers(-5, 200), st.integers(-5, 200)),
        multi=st.booleans(), expected=st.none() | st.integers(1, 8))
 def test_find_digits_on_any_array(arr, region, multi, expected):
     try:

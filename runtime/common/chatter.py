@@ -1,4 +1,4 @@
-"""Library chatter kept off the terminal: native log lines and Python warnings from the libraries underneath.
+"""Library chatter kept off the terminal: native log lines and Python warnings from libraries.
 
 The interpreter prints ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` on
 file descriptor 2 when it loads a model, FFmpeg (inside OpenCV) prints a line per damaged
@@ -34,7 +34,7 @@ def library_output_shown() -> bool:
 
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
-    """Send what native code writes to file descriptor 2 to /dev/null for the block (unless shown)."""
+    """Send what native code writes to descriptor 2 to /dev/null for the block (unless shown)."""
     if _shown:
         yield
         return

@@ -1,4 +1,4 @@
-"""Atomic file writes (a reader never sees a half-written artifact), and opening inputs without hanging.
+"""Atomic file writes (a reader never sees a half-written artifact); opening inputs without hanging.
 
 Each writer creates a temporary file in the destination folder (so the final
 ``os.replace`` is a rename on one file system), flushes it to disk, renames it
@@ -67,7 +67,7 @@ def atomic_write_text(dest: str | os.PathLike, text: str) -> Path:
 
 def open_regular(path: str | os.PathLike, error: type[MnistEdgeError] = MnistEdgeError,
                  what: str = "a file") -> BinaryIO:
-    """Open a regular file for reading; refuse a FIFO, a device, a socket or a folder before it can block.
+    """Open a regular file to read; refuse a FIFO, a device, a socket or a folder before it blocks.
 
     A named pipe opened for reading waits for a writer, and a device such as /dev/zero
     never ends: either would hang a reader. The path is checked before it is opened, the
@@ -105,9 +105,9 @@ def open_regular(path: str | os.PathLike, error: type[MnistEdgeError] = MnistEdg
 def _require_regular(mode: int, path: Path, error: type[MnistEdgeError], what: str) -> None:
     if stat.S_ISREG(mode):
         return
-    kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "a special file")
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
     raise error(f"{path}: is {kind}, not a regular file (expected {what})")
 
 

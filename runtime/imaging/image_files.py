@@ -33,7 +33,7 @@ from runtime.common.errors import ImageError
 from runtime.common.files import open_regular
 from runtime.imaging.preprocess import to_mnist
 
-FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")  # what Pillow may open (PPM: .pgm/.ppm)
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")  # what Pillow may open (PPM: .pgm)
 JPEG_FORMATS = ("JPEG", "MPO")  # the JPEG opener gives MPO for a camera JPEG with extra pictures
 MAX_IMAGE_PIXELS = 50_000_000  # refuse larger images before decoding (decompression bombs)
 MAX_DECODED_BYTES = 96 << 20  # Pillow's storage for the decoded image (one to four bytes a pixel)
@@ -42,13 +42,13 @@ STRIP_PIXELS = 1 << 18  # pixels converted to grayscale at a time
 # Decoders that hold copies of the decoded pixels besides the image (measured: libwebp's
 # canvas and output buffers make a WebP cost about four times its pixels).
 DECODER_COPIES = {"WEBP": 4}
-WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # more than 8 bits a pixel: rescaled to 0..255
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # over 8 bits a pixel: rescaled
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
-# EXIF orientation -> the transposition that shows the image upright (as Pillow's ImageOps.exif_transpose).
-ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
-                7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+# EXIF orientation -> the transposition that shows the image upright (as ImageOps.exif_transpose).
+_T = Image.Transpose
+ORIENTATIONS = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE,
+                6: _T.ROTATE_270, 7: _T.TRANSVERSE, 8: _T.ROTATE_90}
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -85,12 +85,18 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, float]:
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(f, formats=FORMATS) as img:
                     return _decode(img, path)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(f"{path}: image too large to decode safely (a decompression bomb?)") from None
-        except UnidentifiedImageError:
-            raise ImageError(f"{path}: not a readable image (no {', '.join(FORMATS)} header)") from None
-        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-            raise ImageError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning, OSError, SyntaxError,
+                ValueError, EOFError, MemoryError) as exc:  # UnidentifiedImageError is an OSError
+            raise ImageError(f"{path}: {_why(exc)}") from None
+
+
+def _why(exc: Exception) -> str:
+    """What Pillow's exception on a damaged or hostile file means, in a few words."""
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return "image too large to decode safely (a decompression bomb?)"
+    if isinstance(exc, UnidentifiedImageError):
+        return f"not a readable image (no {', '.join(FORMATS)} header)"
+    return f"not a readable image ({type(exc).__name__}: {exc})"
 
 
 def load_digit(path: str | os.PathLike) -> np.ndarray:
@@ -117,12 +123,13 @@ def _decode(img: Image.Image, path: Path) -> tuple[np.ndarray, float]:
     orientation = _orientation(img)
     if img.format in JPEG_FORMATS and width * height > MAX_OUTPUT_PIXELS:
         factor = next((k for k in (2, 4, 8) if width * height <= MAX_OUTPUT_PIXELS * k * k), 8)
-        img.draft("L", (math.ceil(width / factor), math.ceil(height / factor)))  # libjpeg scales while decoding
+        # libjpeg scales while it decodes: the full-size image never exists
+        img.draft("L", (math.ceil(width / factor), math.ceil(height / factor)))
     need = img.width * img.height * _bytes_per_pixel(img.mode) * DECODER_COPIES.get(img.format, 1)
     if need > MAX_DECODED_BYTES:
-        raise ImageError(f"{path}: a {width}x{height} {img.mode} image needs {need / 2**20:.0f} MiB to decode, more "
-                         f"than the {MAX_DECODED_BYTES / 2**20:.0f} MiB this reader allows; scale it down "
-                         "(or save it as JPEG, which is decoded at a smaller scale)")
+        raise ImageError(f"{path}: a {width}x{height} {img.mode} image needs {need / 2**20:.0f} "
+                         f"MiB to decode, more than the {MAX_DECODED_BYTES / 2**20:.0f} MiB this "
+                         "reader allows; scale it down (or save it as JPEG, decoded smaller)")
     factor = math.ceil(math.sqrt(img.width * img.height / MAX_OUTPUT_PIXELS))
     gray = _gray_strips(img, factor)
     method = ORIENTATIONS.get(orientation)
@@ -135,7 +142,7 @@ def _gray_strips(img: Image.Image, factor: int) -> np.ndarray:
     """The image as 8-bit grayscale shrunk by ``factor`` (box filter), a strip of rows at a time."""
     img.load()
     level = _full_scale(img.getextrema()) if img.mode in WIDE_MODES else 1.0
-    rows = max(factor, STRIP_PIXELS // img.width // factor * factor)  # whole blocks of factor x factor pixels
+    rows = max(factor, STRIP_PIXELS // img.width // factor * factor)  # whole factor x factor blocks
     parts = []
     for top in range(0, img.height, rows):
         gray = _to_gray(img.crop((0, top, img.width, min(img.height, top + rows))), level)
@@ -159,7 +166,7 @@ def _to_gray(img: Image.Image, level: float) -> Image.Image:
 
 
 def _bytes_per_pixel(mode: str) -> int:
-    """Pillow's storage per pixel: one byte for 1, L and P, two for 16-bit, four for everything else."""
+    """Pillow's storage per pixel: one byte for 1, L and P, two for 16-bit, four for the rest."""
     return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
 
 
@@ -175,7 +182,7 @@ def _full_scale(extrema) -> float:
 
 
 def _orientation(img: Image.Image) -> int:
-    """The EXIF orientation (1: upright). A damaged EXIF block is ignored: it is metadata, not the picture."""
+    """The EXIF orientation (1: upright); a damaged EXIF block is ignored (metadata, not pixels)."""
     try:
         return int(img.getexif().get(ORIENTATION_TAG, 1))
     except Exception:  # noqa: BLE001 - Pillow's EXIF parser raises many kinds of error on hostile bytes

@@ -98,7 +98,7 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
             return np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, :3])).convert("L"))
         if image.dtype.kind == "f" and not np.isfinite(image[:, :, :3]).all():
             raise ImageError("pixel values must be finite numbers (found NaN or infinity)")
-        rgb = np.clip(image[:, :, :3], 0, 255).astype(np.float32)  # clipped first: float64 beyond float32's range
+        rgb = np.clip(image[:, :, :3], 0, 255).astype(np.float32)  # float64 may exceed float32
         image = np.einsum("hwc,c->hw", rgb, np.array([0.299, 0.587, 0.114], dtype=np.float32))
     if image.ndim != 2 or min(image.shape) < 1:
         raise ImageError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")

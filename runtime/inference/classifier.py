@@ -100,7 +100,8 @@ class Classifier:
         try:
             with quiet_library():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
                 self._interpreter = self.backend.interpreter_class(  # the bytes read_model verified
-                    model_content=self.info.content, num_threads=num_threads, experimental_delegates=delegates)
+                    model_content=self.info.content, num_threads=num_threads,
+                    experimental_delegates=delegates)
                 self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.path}: the interpreter cannot load it ({first_line(exc)})") from None
@@ -110,7 +111,8 @@ class Classifier:
         if class_names is None:
             found = find_class_names(self.path, self.num_classes, self.metadata.get("labels"),
                                      self.info.metadata_problem)
-            class_names, self.labels_from, self.labels_problem = found.names, found.source, found.problem
+            class_names = found.names
+            self.labels_from, self.labels_problem = found.source, found.problem
         else:
             self.labels_from, self.labels_problem = "given", None
         if len(class_names) != self.num_classes:

@@ -29,7 +29,8 @@ def load_test_split(classifier: Classifier, dataset: str | None, data_dir: str |
 
     trained_on, recorded_dir = artifacts.recorded_dataset(artifacts.read_metrics(classifier.path.parent),
                                                           classifier.metadata)
-    data = load_dataset(dataset_to_use(dataset, trained_on, classifier.path), data_dir or recorded_dir)
+    name = dataset_to_use(dataset, trained_on, classifier.path)
+    data = load_dataset(name, data_dir or recorded_dir)
     check_matches(classifier, data.class_names, data.x_test, data.name)
     return data
 
@@ -46,8 +47,8 @@ def dataset_to_use(dataset: str | None, trained_on: str | None, model: str | os.
 
     if dataset is None and trained_on is not None and trained_on not in DATASETS:
         shown = trained_on if len(trained_on) <= 40 else trained_on[:40] + "..."
-        raise DataError(f"{model} records that it was trained on {shown!r}, which is not a dataset this toolkit "
-                        f"reads ({', '.join(DATASETS)}); name one with --dataset")
+        raise DataError(f"{model} records that it was trained on {shown!r}, which is not a dataset "
+                        f"this toolkit reads ({', '.join(DATASETS)}); name one with --dataset")
     return dataset or trained_on or "mnist"
 
 

@@ -72,7 +72,7 @@ def class_names_for_model(model_path: str | os.PathLike, num_classes: int, embed
 
 def find_class_names(model_path: str | os.PathLike, num_classes: int, embedded: list | None = None,
                      problem: str | None = None) -> ClassNames:
-    """``class_names_for_model``, saying where the names came from and why embedded ones were not used.
+    """``class_names_for_model``, saying where the names came from and why embedded ones were not.
 
     Args:
         problem: why the model's appended labels could not be read (``ModelInfo.metadata_problem``).

@@ -102,7 +102,7 @@ class ModelInfo:
     associated: dict[str, bytes] = field(default_factory=dict)  # files of the appended zip
     associated_bytes: int = 0  # size of the appended zip
     content: bytes = field(default=b"", repr=False, compare=False)  # the verified bytes: load these, not the path
-    associated_problem: str | None = None  # why appended labels and facts could not be read (a damaged zip)
+    associated_problem: str | None = None  # why appended labels and facts are unreadable (damaged)
 
     @property
     def weight_bytes(self) -> int:
@@ -164,7 +164,7 @@ class ModelInfo:
         if METADATA_FILE in self.associated:
             try:
                 value = json.loads(self.associated[METADATA_FILE].decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nesting too deep
+            except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep
                 problem = problem or f"its {METADATA_FILE} is not valid JSON"
             if not isinstance(value, dict):
                 problem = problem or f"its {METADATA_FILE} is not a JSON object"
@@ -214,7 +214,7 @@ def read_model(path: str | os.PathLike) -> ModelInfo:
             truncated copy, flipped bits).
     """
     path = check_model_file(path)
-    with open_regular(path, ModelError, "a .tflite model") as f:  # refused, not waited on, if swapped for a FIFO
+    with open_regular(path, ModelError, "a .tflite model") as f:  # a FIFO swapped in: refused
         buf = f.read(MAX_MODEL_BYTES + 1)
     if len(buf) > MAX_MODEL_BYTES:
         raise ModelError(f"{path}: too large for a model this toolkit makes")
@@ -307,8 +307,8 @@ def read_associated_files(buf: bytes) -> tuple[dict[str, bytes], int]:
 
 
 def _read_associated(buf: bytes) -> tuple[dict[str, bytes], int, str | None]:
-    """``read_associated_files``, and why the appended files could not be read (None when they could,
-    or when there are none). A member that fails its CRC is left out and named."""
+    """``read_associated_files``, and why the appended files could not be read (None when they
+    could, or when there are none). A member that fails its CRC is left out and named."""
     stream = io.BytesIO(buf)
     if not zipfile.is_zipfile(stream):
         return {}, 0, _DAMAGED_TRAILER if _has_trailer_headers(buf) else None
@@ -321,15 +321,17 @@ def _read_associated(buf: bytes) -> tuple[dict[str, bytes], int, str | None]:
                     continue
                 try:
                     files[m.filename] = archive.read(m)
-                except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, ValueError):
-                    bad.append(m.filename)  # RuntimeError: a flipped "encrypted" flag
+                except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError,
+                        ValueError):  # RuntimeError: a flipped "encrypted" flag
+                    bad.append(m.filename)
             start = min((m.header_offset for m in members), default=len(buf))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, KeyError, zlib.error,
             ValueError, RuntimeError, OSError):
-        return {}, 0, _DAMAGED_TRAILER  # a damaged zip only loses the labels; the model itself is still usable
+        return {}, 0, _DAMAGED_TRAILER  # a damaged zip only loses the labels, never the model
     if not 0 <= start <= len(buf):
         return {}, 0, _DAMAGED_TRAILER
-    return files, len(buf) - start, f"{_DAMAGED_TRAILER}: {', '.join(bad)} failed its check" if bad else None
+    problem = f"{_DAMAGED_TRAILER}: {', '.join(bad)} failed its check" if bad else None
+    return files, len(buf) - start, problem
 
 
 _DAMAGED_TRAILER = "the labels and facts appended to it are damaged"
@@ -341,7 +343,8 @@ def _has_trailer_headers(buf: bytes) -> bool:
         encoded = name.encode()
         at = buf.rfind(encoded)
         while at >= 30:
-            if buf[at - 30 : at - 26] == b"PK\x03\x04" or (at >= 46 and buf[at - 46 : at - 42] == b"PK\x01\x02"):
+            local, central = buf[at - 30 : at - 26], buf[at - 46 : at - 42] if at >= 46 else b""
+            if local == b"PK\x03\x04" or central == b"PK\x01\x02":
                 return True
             at = buf.rfind(encoded, 0, at)
     return False

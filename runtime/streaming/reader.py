@@ -118,33 +118,35 @@ class DigitReader:
             return FrameResult(frame.index, frame.origin, error=frame.error or "no image")
         start = time.perf_counter()
         try:
-            crops = find_digits(frame.image, multi=self.multi, region=_scaled_region(self.region, frame.scale),
-                                expected=self.expected)
+            crops = find_digits(frame.image, multi=self.multi, expected=self.expected,
+                                region=_scaled_region(self.region, frame.scale))
         except ImageError as exc:
             return FrameResult(frame.index, frame.origin, error=f"{frame.origin}: {exc}")
         found = time.perf_counter()
         probs = self.classifier.scores(np.stack([c.image for c in crops])) if crops else None
         done = time.perf_counter()
-        digits = tuple(self._digit(crop, p, frame.scale) for crop, p in zip(crops, probs if probs is not None else []))
+        digits = tuple(self._digit(crop, p, frame.scale)
+                       for crop, p in zip(crops, probs if probs is not None else []))
         return FrameResult(frame.index, frame.origin, digits, (found - start) * 1e3, (done - found) * 1e3,
                            crops=tuple(c.image for c in crops))
 
     def _digit(self, crop: DigitCrop, probs: np.ndarray, scale: float) -> Digit:
         k = int(probs.argmax())
         score = float(probs[k])
-        box = crop.box if scale == 1 else Box(*(round(v * scale) for v in (crop.box.top, crop.box.bottom,
-                                                                          crop.box.left, crop.box.right)))
+        b = crop.box
+        box = b if scale == 1 else Box(*(round(v * scale)
+                                         for v in (b.top, b.bottom, b.left, b.right)))
         if score < self.min_score:
             return Digit(None, None, score, box, crop.touching, crop.soft)
         return Digit(k, self.classifier.class_names[k], score, box, crop.touching, crop.soft)
 
 
 def _scaled_region(region: Region | None, scale: float) -> Region | None:
-    """A region in the source's pixels, in the pixels of a frame that was scaled down by ``scale``."""
+    """A region in the source's pixels, in the pixels of a frame scaled down by ``scale``."""
     if region is None or scale == 1:
         return region
     x, y, w, h = region
-    return (math.floor(x / scale), math.floor(y / scale), math.ceil(w / scale), math.ceil(h / scale))
+    return math.floor(x / scale), math.floor(y / scale), math.ceil(w / scale), math.ceil(h / scale)
 
 
 class LatencyHistogram:

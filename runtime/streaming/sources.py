@@ -165,7 +165,8 @@ class OpenCVSource(FrameSource):
             with quiet_library():
                 self._capture = cv2.VideoCapture(target)
         except cv2.error as exc:  # e.g. a device index OpenCV cannot take
-            raise SourceError(f"{self.name}: cannot open ({str(exc).strip().splitlines()[-1]})") from None
+            said = str(exc).strip().splitlines()[-1]
+            raise SourceError(f"{self.name}: cannot open ({said})") from None
         if not self._capture.isOpened():
             self._capture.release()
             hint = " (is a camera connected, and is /dev/video* readable?)" if self.live else ""
@@ -184,12 +185,13 @@ class OpenCVSource(FrameSource):
             return
         expected = self._frame_count()
         index = 0
-        while (frame := self._read()) is not None:  # None: the end of the file, or a frame it cannot decode
+        while (frame := self._read()) is not None:  # None: the end, or a frame it cannot decode
             yield Frame(index, self.name, bgr_to_rgb(frame))
             index += 1
-        if expected and index < expected - max(VIDEO_COUNT_SLACK_FRAMES, VIDEO_COUNT_SLACK_SHARE * expected):
-            raise SourceError(f"{self.name}: the video ended after {index} of its {expected} frames "
-                              "(a truncated or damaged file?)")
+        slack = max(VIDEO_COUNT_SLACK_FRAMES, VIDEO_COUNT_SLACK_SHARE * (expected or 0))
+        if expected and index < expected - slack:
+            raise SourceError(f"{self.name}: the video ended after {index} of its {expected} "
+                              "frames (a truncated or damaged file?)")
 
     def _frame_count(self) -> int | None:
         """The frame count the container declares, or None when it does not say."""
@@ -261,7 +263,7 @@ def open_source(spec: str) -> FrameSource:
     if not path.exists():
         raise SourceError(f"{spec}: no such file or folder (or use camera:N or picamera)")
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        open_regular(path, SourceError, "a video file").close()  # FFmpeg would wait on a FIFO for ever
+        open_regular(path, SourceError, "a video file").close()  # FFmpeg would wait on a FIFO
         return OpenCVSource(str(path))
     return ImageFiles([path], spec)
 
@@ -277,7 +279,7 @@ def _import_optional(module: str, needed_for: str, install: str):
             another numpy (picamera2's simplejpeg beside a pip-installed numpy 2.x raises
             ``ValueError: numpy.dtype size changed``).
     """
-    if not library_output_shown():  # our own message says what failed: no C++ warnings, no FFmpeg lines
+    if not library_output_shown():  # our own message says what failed: no C++ or FFmpeg lines
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     try:
