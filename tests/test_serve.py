@@ -29,9 +29,7 @@ from tools.frames import paper_frame
 RATE = 12  # frames a second from the paced folder: a camera's pace, slow enough to watch
 TOKEN = "t0ken-for-the-test"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-SCREENSHOT_ENV = (
-    "MNIST_EDGE_SCREENSHOT"  # where to keep the page's screenshot (docs/serve-page.png)
-)
+SCREENSHOT_ENV = "MNIST_EDGE_SCREENSHOT"  # where to keep a screenshot (docs/serve-page.png)
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +38,10 @@ def live(digits_model, digits, tmp_path_factory):
     at RATE frames a second: it is still running when the last test here stops it)."""
     folder = tmp_path_factory.mktemp("serve") / "frames"
     truth = frame_folder(digits, folder, distinct=20, hold=6, copies=10)
-    run = Background(
-        "classify",
-        str(digits_model[0] / "model.int8.tflite"),
-        "--source",
-        str(folder),
-        "--rate",
-        str(RATE),
-        "--serve",
-        "127.0.0.1:0",
-        "--json",
-        env={"MNIST_EDGE_TOKEN": TOKEN},
-    )
-    run.url_ = run.url()
-    run.truth = truth
+    model = str(digits_model[0] / "model.int8.tflite")
+    options = ["--source", str(folder), "--rate", str(RATE), "--serve", "127.0.0.1:0", "--json"]
+    run = Background("classify", model, *options, env={"MNIST_EDGE_TOKEN": TOKEN})
+    run.page, run.truth = run.url(), truth
     yield run
     run.stop(signal.SIGKILL)
 
@@ -73,7 +61,7 @@ def _row_of(run: Background, frame: int) -> dict:
 
 
 def test_token_routes_and_nothing_else_served(live):
-    url = live.url_
+    url = live.page
     assert url.startswith("http://127.0.0.1:")
     for path in ("", "api/latest", "api/status", "stream.mjpg", "api/stream"):
         assert _get(url + path)[0] == 401
@@ -94,27 +82,30 @@ def test_token_routes_and_nothing_else_served(live):
         "static/app.js",
     ):
         assert _get(f"{url}{path}?token={TOKEN}")[0] == 404, path
-    status, body, _ = _get(f"{url}api/latest?token={TOKEN}")
-    latest = json.loads(body)
-    assert status == 200 and latest == _row_of(live, latest["frame"])  # the row --json printed
+    # /api/latest is null until the first frame, then the row --json printed for the newest one.
+    latest = live.wait_for(lambda: json.loads(_get(f"{url}api/latest?token={TOKEN}")[1]))
+    assert latest == _row_of(live, latest["frame"])
 
 
-def _events(url: str, wanted: int, timeout: float = 15.0) -> list[tuple[str, object]]:
-    """The first ``wanted`` row events of an event stream, with the named events before them."""
-    got, name = [], "message"
+def _events(url: str, timeout: float = 20.0):
+    """An event stream's events as (name, data), "message" for the unnamed ones, until it ends."""
+    name = "message"
     with urllib.request.urlopen(url, timeout=timeout) as stream:
-        while sum(n == "message" for n, _ in got) < wanted:
-            line = stream.readline().decode().rstrip("\n")
+        for raw in stream:
+            line = raw.decode().rstrip("\n")
             if line.startswith("event: "):
                 name = line[7:]
             elif line.startswith("data: "):
-                got.append((name, json.loads(line[6:])))
+                yield name, json.loads(line[6:])
                 name = "message"
-    return got
 
 
 def test_event_stream_delivers_the_json_rows(live):
-    events = _events(f"{live.url_}api/stream?token={TOKEN}", wanted=24)
+    events = []
+    for event in _events(f"{live.page}api/stream?token={TOKEN}"):
+        events.append(event)
+        if sum(name == "message" for name, _ in events) == 24:
+            break
     statuses = [data for name, data in events if name == "status"]
     assert statuses and statuses[0]["state"] == "running"
     rows = [data for name, data in events if name == "message"]
@@ -153,7 +144,7 @@ def test_page_in_a_browser(live, tmp_path):
 
     driver = _chrome(tmp_path / "profile")
     try:
-        driver.get(f"{live.url_}?token={TOKEN}")
+        driver.get(f"{live.page}?token={TOKEN}")
         text = lambda id_: driver.find_element(By.ID, id_).text
         live.wait_for(lambda: text("frame-no").isdigit() and text("status") == "running")
         image = driver.find_element(By.ID, "frame")
@@ -175,7 +166,7 @@ def _same_reading_as_latest(live, text) -> int:
     matches = 0
     for _ in range(60):
         shown = (text("frame-no"), text("reading"), text("score"))
-        latest = json.loads(_get(f"{live.url_}api/latest?token={TOKEN}")[1])
+        latest = json.loads(_get(f"{live.page}api/latest?token={TOKEN}")[1])
         if shown[0] == str(latest["frame"]):
             reading = latest["name"] if latest["score"] is not None else "no digit"
             assert shown[1:] == (reading, f"{latest['score'] * 100:.1f}%"), (shown, latest)
@@ -207,10 +198,10 @@ def _mjpeg_parts(url: str, stop: threading.Event, seen: list) -> None:
 
 
 def test_second_stalled_and_leaving_viewers_do_not_disturb_the_loop(live):
-    host, port = live.url_[7:].rstrip("/").split(":")
+    host, port = live.page[7:].rstrip("/").split(":")
     stop, seen = threading.Event(), []
     viewer = threading.Thread(
-        target=_mjpeg_parts, args=(f"{live.url_}stream.mjpg?token={TOKEN}", stop, seen)
+        target=_mjpeg_parts, args=(f"{live.page}stream.mjpg?token={TOKEN}", stop, seen)
     )
     viewer.start()
     stalled = socket.socket()
@@ -234,16 +225,15 @@ def test_second_stalled_and_leaving_viewers_do_not_disturb_the_loop(live):
     assert made >= 0.8 * RATE * elapsed, (made, elapsed)  # the loop kept its pace
     assert len(seen) >= RATE, len(seen)  # and the viewer that reads kept getting new frames
     assert all(size > 10_000 for size in seen)
-    status = lambda: json.loads(_get(f"{live.url_}api/status?token={TOKEN}")[1])
+    status = lambda: json.loads(_get(f"{live.page}api/status?token={TOKEN}")[1])
     assert status()["state"] == "running"
-    live.wait_for(
-        lambda: status()["viewers"].get("page streams") == 0, timeout=10
-    )  # none left over
+    live.wait_for(lambda: status()["viewers"].get("page streams") == 0, timeout=10)  # none left
 
 
 def test_sigterm_stops_cleanly_and_the_page_hears_it(live):
     heard = []
-    listener = threading.Thread(target=_events_until_closed, args=(live, heard))
+    url = f"{live.page}api/stream?token={TOKEN}"
+    listener = threading.Thread(target=lambda: [heard.append(e) for e in _events(url)])
     listener.start()
     live.wait_for(lambda: len(heard) >= 3)
     assert live.stop(signal.SIGTERM) == 0
@@ -253,23 +243,8 @@ def test_sigterm_stops_cleanly_and_the_page_hears_it(live):
     frames = int(err.split(" frames in ")[0].split()[-1])
     assert frames == len(live.rows()) and 0 < frames < len(live.truth)
     assert ("status", "stopped") in [(n, d["state"]) for n, d in heard if n == "status"]
-    readings = [r["label"] for r in live.rows()]
-    assert (
-        np.mean(np.array(readings) == np.array(live.truth[: len(readings)])) >= 0.8
-    )  # real readings
-
-
-def _events_until_closed(live, got: list[tuple[str, dict]]) -> None:
-    """Collect an event stream's events into ``got`` until the server ends it."""
-    name = "message"
-    with urllib.request.urlopen(f"{live.url_}api/stream?token={TOKEN}", timeout=20) as stream:
-        for raw in stream:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                got.append((name, json.loads(line[6:])))
-                name = "message"
+    readings = np.array([r["label"] for r in live.rows()])
+    assert np.mean(readings == np.array(live.truth[: len(readings)])) >= 0.8  # real readings
 
 
 def test_port_in_use_and_bad_addresses_are_one_line(digits_model, tmp_path):
