@@ -27,7 +27,7 @@ BITS = {"arm64": "64-bit", "armhf": "32-bit"}
 COMMAND = {"arm64": "make pi-check", "armhf": "PI_ARCH=armhf make pi-check"}
 VENVS = {  # name -> how it was made (pi_venvs.sh)
     "litert": "`python3 -m venv --system-site-packages`, `pip install 'WHEEL[litert]'`",
-    "litert-np1": "the same with `pip install -c numpy1.txt` (`numpy<2`)",
+    "litert-np1": "`pip install 'WHEEL[pi]'`, the README's way: `[litert]` with `numpy<2`",
     "tflite": "`python3 -m venv --system-site-packages`, `pip install 'WHEEL[tflite]'`",
 }
 

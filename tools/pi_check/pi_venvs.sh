@@ -3,7 +3,7 @@
 # the venvs named as arguments (default: all three), record what pip resolved, and run every
 # command in each (run_commands.py).
 #   litert      python3 -m venv --system-site-packages (the picamera2 way) + wheel[litert]
-#   litert-np1  the same with a constraint numpy<2, so apt's numpy 1.24 is kept
+#   litert-np1  the README's way: wheel[pi], which is [litert] with numpy<2, so apt's numpy 1.24 is kept
 #   tflite      python3 -m venv --system-site-packages + wheel[tflite] (tflite-runtime 2.14,
 #               numpy<2)
 # A venv whose install fails is recorded (install.log, install-rc) and the next one still runs.
@@ -40,7 +40,7 @@ names=("$@")
 for name in "${names[@]}"; do
     case "$name" in
         litert) setup litert "$HOME/mnist-edge-venv" "${wheel}[litert]" ;;
-        litert-np1) setup litert-np1 "$HOME/mnist-edge-venv-np1" -c numpy1.txt "${wheel}[litert]" ;;
+        litert-np1) setup litert-np1 "$HOME/mnist-edge-venv-np1" "${wheel}[pi]" ;;
         tflite) setup tflite "$HOME/mnist-edge-venv-tflite" "${wheel}[tflite]" ;;
         *) echo "unknown venv $name" ;;
     esac

@@ -74,7 +74,7 @@ def write_digit_photos(
 def prepare(work: Path) -> None:
     """Write the wheel, the model, the digit photos and the split's .npz into ``work``."""
     sys.path.insert(0, str(REPO))
-    from tests.models import build_digits_model
+    from tools.test_models import build_digits_model
     from training.datasets import load_dataset
 
     work.mkdir(parents=True, exist_ok=True)
