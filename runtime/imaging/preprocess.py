@@ -59,8 +59,10 @@ FLOOR_LEVEL = 0.1  # ... and is set to black in the crop below this share (paper
 STROKE_PERCENTILE = 75  # the stroke level that is stretched to 255, like MNIST's saturated strokes
 MAX_SOFTNESS = 0.4  # ink just outside a blob / ink inside it above this: flagged soft (pen strokes ~0.1)
 MAX_STROKE = 4.5  # px, MNIST's stroke width in 28x28, 95th percentile (``stroke_width``; 3.0 median)
+LIT_FLOOR = 48  # grey level: paper darker than this is not scaled further (noise would be, too)
 CROP_FILL = 0.6  # a digit box this share of the picture's height or width: the picture is a crop of it
-BORDER = 2  # pixels, the border whose median grey is the paper's
+BORDER = 2  # pixels, the border whose grey is the paper's
+PAPER_PERCENTILE = 90  # of the border's greys: the paper's level, even with a shadow over most of the border
 STROKE_LEVEL = 0.4  # share of 255 above which a pixel of the 28x28 digit counts as stroke
 
 Region = tuple[int, int, int, int]  # x, y, width, height in pixels
@@ -140,14 +142,15 @@ def working_copy(gray: np.ndarray) -> tuple[np.ndarray, int]:
 def is_dark_on_light(gray: np.ndarray) -> bool:
     """True when the ink is darker than the paper.
 
-    The paper is the grey at the picture's border (its median): that holds for a frame
-    with a digit anywhere and for a tight crop whose digit covers most of it. The ink is
+    The paper is the grey at the picture's border: that holds for a frame with a digit
+    anywhere and for a tight crop whose digit covers most of it. Its best-lit part counts
+    (``PAPER_PERCENTILE``), as a cast shadow may cover most of the border. The ink is
     whichever extreme, darkest or brightest 0.5% of all pixels, lies further from it.
     """
     cumulative = np.cumsum(np.bincount(gray.ravel(), minlength=256))
     total = cumulative[-1]
     low, high = (int(np.searchsorted(cumulative, q * total)) for q in (0.005, 0.995))
-    paper = float(np.median(_border(gray)))
+    paper = float(np.percentile(_border(gray), PAPER_PERCENTILE))
     return paper - low > high - paper
 
 
@@ -171,7 +174,8 @@ def ink_map(gray: np.ndarray, dark_on_light: bool | None = None) -> np.ndarray:
     Returns:
         HxW uint8, ink bright, paper near 0.
     """
-    if dark_on_light if dark_on_light is not None else is_dark_on_light(gray):
+    dark_on_light = is_dark_on_light(gray) if dark_on_light is None else dark_on_light
+    if dark_on_light:
         gray = 255 - gray
     h, w = gray.shape
     cell = max(1, min(h, w) // BACKGROUND_CELLS)
@@ -182,7 +186,11 @@ def ink_map(gray: np.ndarray, dark_on_light: bool | None = None) -> np.ndarray:
     padded = np.pad(np.asarray(coarse), pad, mode="edge")
     paper = _rank_filter(_rank_filter(padded, BACKGROUND_WINDOW, np.minimum), BACKGROUND_WINDOW, np.maximum)
     paper = _upsample(paper[pad:-pad, pad:-pad].astype(np.float32), h, w)
-    return np.clip(gray - paper, 0, 255).astype(np.uint8)
+    ink = gray - paper
+    if dark_on_light:  # light multiplies paper and ink alike: rescale each pixel's contrast to the best-lit paper's
+        lit = 255 - paper
+        ink *= float(lit.max()) / np.maximum(lit, LIT_FLOOR)
+    return np.clip(ink, 0, 255).astype(np.uint8)
 
 
 def crop_ink_map(gray: np.ndarray, dark_on_light: bool) -> np.ndarray:
