@@ -192,3 +192,12 @@ def test_cli_export_with_a_damaged_metrics_json_is_one_line(tmp_path):
     proc = run_cli("export", "--model-dir", str(tmp_path))
     assert_one_line_error(proc, "metrics.json: 'dataset' should be a string, found an array; "
                                 "train again")
+
+
+def test_a_diverging_run_saves_nothing_and_says_so(tmp_path, digits):
+    """--learning-rate 1e30 turns the loss to NaN: an error naming the setting, not a 10% model and exit 0."""
+    folder = tmp_path / "run"
+    with pytest.raises(MnistEdgeError, match="training diverged: the loss became nan in epoch 1.*--learning-rate"):
+        train(TrainConfig(dataset="mnist-5k", epochs=2, learning_rate=1e30, out_dir=str(folder)),
+              data=digits, verbose=0)
+    assert not (folder / "model.keras").exists() and list(folder.iterdir()) == []

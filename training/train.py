@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.common.errors import ConfigError, Interrupted, check_seed
+from runtime.common.errors import ConfigError, Interrupted, MnistEdgeError, check_seed
 from runtime.common.files import atomic_path
 from training import artifacts, resume, state
 from training.datasets import Dataset, load_dataset, stratified_indices
@@ -119,10 +119,26 @@ def _train_locked(config: TrainConfig, data: Dataset, verbose, extra: list) -> T
               initial_epoch=resume.first_epoch(saved, config.epochs), batch_size=config.batch_size,
               callbacks=[stopper, keeper, *extra], verbose=verbose)
     seconds = time.perf_counter() - start
+    _refuse_divergence(folder, keeper.history, config.learning_rate)
     metrics = _metrics(config, data, model, (x_val, y_val), keeper.history, seconds)
     model_path = _save_artifacts(folder, model, data, metrics)
     state.clear(folder)
     return TrainResult(model_path, metrics, note)
+
+
+def _refuse_divergence(folder: Path, history: dict, learning_rate: float) -> None:
+    """A loss that became NaN or infinite (a learning rate far too high) leaves a useless model:
+    nothing is saved, the run's state is cleared, and the user is told what to change.
+
+    Raises:
+        MnistEdgeError: the training loss is not finite.
+    """
+    losses = history.get("loss", [])
+    bad = next((i for i, loss in enumerate(losses) if not math.isfinite(loss)), None)
+    if bad is not None:
+        state.clear(folder)
+        raise MnistEdgeError(f"training diverged: the loss became {losses[bad]} in epoch {bad + 1}; nothing was "
+                             f"saved: train again with a lower --learning-rate (this run had {learning_rate:g})")
 
 
 def _compiled_model(keras, config: TrainConfig, data: Dataset):
