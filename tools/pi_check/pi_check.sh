@@ -227,6 +227,7 @@ stage_pi() {
     unmount_all
     trap - EXIT
     rm -rf "$WORK/out/pi"
+    mkdir -p "$WORK/out"
     cp -r "$dest/out" "$WORK/out/pi"
     say "pi: answers in $WORK/out/pi"
 }
