@@ -227,6 +227,7 @@ stage_pi() {
     unmount_all
     trap - EXIT
     rm -rf "$WORK/out/pi"
+    mkdir -p "$WORK/out"
     cp -r "$dest/out" "$WORK/out/pi"
     say "pi: answers in $WORK/out/pi"
 }
@@ -241,6 +242,12 @@ stage_compare() {
 main() {
     need_root
     mkdir -p "$PI_CACHE"
+    # One run at a time per cache: two runs share the root, the inputs and the answers.
+    exec 9>"$PI_CACHE/.pi-check.lock"
+    if ! flock -n 9; then
+        say "waiting for another pi-check run on $PI_CACHE to finish"
+        flock 9
+    fi
     local stages=("$@")
     [ ${#stages[@]} -gt 0 ] || stages=(host rootfs inputs pi x86 compare)
     say "start: ${stages[*]} (log: $LOG)"
