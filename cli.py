@@ -374,8 +374,10 @@ def _log_unexpected(exc: Exception) -> str:
     import tempfile
     import traceback
 
+    from runtime.common.files import cache_folder
+
     text = "".join(traceback.format_exception(exc))
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist-edge"
+    folder = cache_folder()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         log = folder / "last-error.log"

@@ -126,3 +126,9 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def cache_folder() -> Path:
+    """The user's cache folder for mnist-edge (``$XDG_CACHE_HOME/mnist-edge``, else ``~/.cache/mnist-edge``):
+    the probe's proven models and the command line's error log."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist-edge"

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from runtime.common.errors import ModelError
+from runtime.common.files import cache_folder
 
 try:  # CPython's own BLAKE2: hashlib would load OpenSSL, 3.5 MB of RSS on every cold start
     from _blake2 import blake2b
@@ -140,11 +141,6 @@ def proven_cache(content: bytes, backend: str | None = None, delegate: str | Non
         "utf-8", "surrogateescape")  # a delegate path need not be UTF-8
     key = blake2b(blake2b(content, digest_size=32).digest() + identity, digest_size=32).hexdigest()
     return cache_folder() / "proven" / f"{key}.json"
-
-
-def cache_folder() -> Path:
-    """The user's cache folder for mnist-edge (``$XDG_CACHE_HOME/mnist-edge``, else ``~/.cache/mnist-edge``)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist-edge"
 
 
 def _read_result(path: Path) -> ProbeResult | None:
