@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -85,8 +86,10 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, float]:
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(f, formats=FORMATS) as img:
                     return _decode(img, path)
+        # UnidentifiedImageError is an OSError; a damaged TIFF tag can make Pillow's decoder raise
+        # TypeError (a rational where an integer belongs), IndexError, KeyError or struct.error.
         except (Image.DecompressionBombError, Image.DecompressionBombWarning, OSError, SyntaxError,
-                ValueError, EOFError, MemoryError) as exc:  # UnidentifiedImageError is an OSError
+                ValueError, EOFError, MemoryError, TypeError, IndexError, KeyError, struct.error) as exc:
             raise ImageError(f"{path}: {_why(exc)}") from None
 
 
