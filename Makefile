@@ -31,6 +31,7 @@ test-tflite-runtime: $(TFLITE_VENV)/.installed $(VENV)/.installed $(LIVE_DEBS)
 bench: $(VENV)/.installed $(TFLITE_VENV)/.installed $(FASHION) $(LIVE_DEBS) ## every benchmark -> bench/results-*.md
 	$(PY) bench/peers.py
 	$(PY) bench/targets.py
+	$(PY) bench/graph.py
 	$(PY) bench/hostile.py
 	$(PY) bench/hostile_inputs.py
 	$(PY) bench/calibration.py

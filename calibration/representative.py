@@ -52,16 +52,20 @@ def draw_calibration_set(x_train: np.ndarray, y_train: np.ndarray, samples: int 
     return CalibrationSet(x_train[idx], y_train[idx], idx, seed)
 
 
-def representative_dataset(x: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+def representative_dataset(x: np.ndarray, scale: float = 1.0) -> Callable[[], Iterator[list[np.ndarray]]]:
     """A generator factory for ``TFLiteConverter.representative_dataset``.
 
-    Yields one [1, 28, 28, 1] float32 raw-pixel sample at a time, the exact form the
-    model's input takes.
+    Args:
+        x: [N, 28, 28] raw pixels.
+        scale: what the graph being converted takes per raw pixel: 1.0 (raw pixels), or
+            1/255 for a graph whose ÷255 lives in its input quantization (``export.graph``).
+
+    Yields one [1, 28, 28, 1] float32 sample at a time, the exact form the graph's input takes.
     """
 
     def generate() -> Iterator[list[np.ndarray]]:
         for image in x:
-            yield [image.reshape(1, *image.shape[:2], 1).astype(np.float32)]
+            yield [image.reshape(1, *image.shape[:2], 1).astype(np.float32) * np.float32(scale)]
 
     return generate
 

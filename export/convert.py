@@ -11,6 +11,7 @@ import numpy as np
 
 from calibration import representative_dataset
 from export.floor import DEFAULT_MARGIN, logit_floor
+from export.graph import inference_graph
 from runtime.common.convention import Variant
 from runtime.common.errors import ModelError, first_line
 
@@ -55,7 +56,7 @@ def saved_model(model, folder: str, batch: int | None = None) -> str:
 
 
 def convert(saved_model_dir: str, variant: Variant, calibration_x: np.ndarray | None = None,
-            io: IOType = IOType.UINT8, per_channel: bool = False) -> bytes:
+            io: IOType = IOType.UINT8, per_channel: bool = False, calibration_scale: float = 1.0) -> bytes:
     """Convert a SavedModel to one TFLite variant.
 
     Variants:
@@ -75,6 +76,7 @@ def convert(saved_model_dir: str, variant: Variant, calibration_x: np.ndarray | 
         per_channel: int8 dense weights with one scale per output unit (the converter's
             default) instead of one per tensor, which agreed less with float32 in
             bench/results.md and makes the file larger.
+        calibration_scale: the graph's input per raw pixel (``export.graph.inference_graph``).
 
     Returns:
         The flatbuffer bytes.
@@ -92,7 +94,7 @@ def convert(saved_model_dir: str, variant: Variant, calibration_x: np.ndarray | 
     elif variant.integer:
         if calibration_x is None:
             raise ModelError(f"the {variant} variant needs calibration images")
-        converter.representative_dataset = representative_dataset(calibration_x)
+        converter.representative_dataset = representative_dataset(calibration_x, calibration_scale)
         # Integer-only kernels: fail the conversion rather than fall back to float ops.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         io_dtype = {IOType.UINT8: tf.uint8, IOType.INT8: tf.int8, IOType.FLOAT32: tf.float32}[IOType(io)]
@@ -113,6 +115,8 @@ def convert_keras_model(model, variants: tuple[Variant, ...] = (Variant.FLOAT32,
 
     The integer variants are converted from the model with a logit floor
     (``export.floor``) unless ``floor_margin`` is None; the float ones from the model as is.
+    Each graph first goes through ``export.graph.inference_graph``: a static flatten, and
+    for the integer variants the ÷255 moved into the input quantization.
 
     The SavedModels the converter reads are written to a temporary folder inside
     ``work_dir`` (default: the system's), named ``SAVEDMODEL_PREFIX...``: a process
@@ -123,14 +127,16 @@ def convert_keras_model(model, variants: tuple[Variant, ...] = (Variant.FLOAT32,
     """
     rewrite = floor_margin is not None and calibration_x is not None and any(Variant(v).integer for v in variants)
     floored = logit_floor(model, calibration_x, floor_margin)[0] if rewrite else model
+    graphs = {integer: inference_graph(floored if integer else model, normalized_input=integer)
+              for integer in {Variant(v).integer for v in variants}}
     blobs, saved = {}, {}
     with tempfile.TemporaryDirectory(prefix=SAVEDMODEL_PREFIX, dir=work_dir) as folder:
         for variant in map(Variant, variants):
-            source = floored if variant.integer else model
+            source, scale = graphs[variant.integer]
             batch = STATIC_BATCH if variant == Variant.INT8_STATIC else None
             if (id(source), batch) not in saved:  # one SavedModel per (graph, batch) pair
                 saved[id(source), batch] = saved_model(source, f"{folder}/{len(saved)}", batch)
-            blobs[variant] = convert(saved[id(source), batch], variant, calibration_x, io, per_channel)
+            blobs[variant] = convert(saved[id(source), batch], variant, calibration_x, io, per_channel, scale)
     return blobs
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 _PUBLIC = {
     "Classifier": "runtime.inference.classifier",
     "Prediction": "runtime.inference.classifier",

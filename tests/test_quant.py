@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from runtime.inference.quant import dequantize, quantize
+from runtime.inference.quant import dequantize, pixel_quantization, quantize
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8])
@@ -34,6 +34,27 @@ def test_uint8_pixels_pass_through_unit_scale():
     x = np.arange(256, dtype=np.uint8)
     assert quantize(x, 1.0, 0, np.uint8) is x
     np.testing.assert_array_equal(quantize(x, 1.0, -128, np.int8), (np.arange(256) - 128).astype(np.int8))
+
+
+@pytest.mark.parametrize(("scale", "zero_point", "dtype", "expected"), [
+    (1.0, 0, np.uint8, 1.0),  # raw pixels, uint8: mnist-edge before 0.3
+    (1.0, -128, np.int8, 1.0),
+    (float(np.float32(1 / 255)), 0, np.uint8, 1.0),  # pixels / 255: the raw pixel is the stored value
+    (float(np.float32(1 / 255)), -128, np.int8, 1.0),  # ... and pixel - 128 for int8
+    (0.98 / 255, 0, np.uint8, 0.98),  # a calibration set whose pixels stopped at 250: rounded, not passed
+    (1.02, 0, np.uint8, 1.02),
+    (0.0, 0, np.float32, 0.0),
+])
+def test_pixel_quantization_tells_raw_pixel_inputs_from_normalized_ones(scale, zero_point, dtype, expected):
+    assert pixel_quantization(scale, zero_point, dtype) == pytest.approx(expected, rel=1e-9)
+
+
+def test_raw_pixels_reach_a_normalized_int8_input_as_pixel_minus_128():
+    x = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    scale = pixel_quantization(float(np.float32(1 / 255)), -128, np.int8)
+    q = quantize(x, scale, -128, np.int8)
+    np.testing.assert_array_equal(q.astype(np.int64), x.astype(np.int64) - 128)
+    np.testing.assert_allclose(dequantize(q, float(np.float32(1 / 255)), -128), x / 255, atol=1e-6)
 
 
 def test_unquantized_tensors_only_cast():

@@ -74,6 +74,59 @@ def test_every_variant_verified_against_float(exported):
         assert v[name]["size_bytes"] / v["float32"]["size_bytes"] < 0.3, name
 
 
+LEAN_INTEGER_OPS = ["QUANTIZE", "RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX", "QUANTIZE"]
+
+
+@pytest.mark.tensorflow
+def test_integer_graphs_carry_no_division_and_no_run_time_shape_ops(exported, digits):
+    """÷255 lives in the input quantization (scale 1/255: the uint8 input holds the raw pixel)
+    and Flatten is one constant RESHAPE; a stock interpreter fed raw pixels scores like the Classifier."""
+    folder, _ = exported
+    from ai_edge_litert.interpreter import Interpreter
+
+    from runtime import Classifier
+    from runtime.modelfile.reader import read_model
+
+    for name in ("int8", "int8-static"):
+        info = read_model(folder / f"model.{name}.tflite")
+        assert [op.name for op in info.operators] == LEAN_INTEGER_OPS, name
+        pixels = info.tensor(info.inputs[0])
+        assert pixels.dtype == "uint8" and pixels.zero_points == (0,), name
+        assert pixels.scales[0] == pytest.approx(1 / 255, rel=1e-6), name
+    ops = [op.name for op in read_model(folder / "model.float32.tflite").operators]
+    assert ops == ["MUL", "RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX"]
+
+    bare = Interpreter(model_path=str(folder / "model.int8.tflite"), num_threads=1)
+    bare.resize_tensor_input(0, [100, 28, 28, 1])
+    bare.allocate_tensors()
+    bare.set_tensor(bare.get_input_details()[0]["index"], digits.x_test[:100, ..., None])  # raw uint8 pixels
+    bare.invoke()
+    out = bare.get_output_details()[0]
+    raw = bare.get_tensor(out["index"]).astype(np.int64)
+    expected = out["quantization"][0] * (raw - out["quantization"][1])
+    scores = Classifier(folder / "model.int8.tflite").scores(digits.x_test[:100])
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    assert (scores.argmax(1) == digits.y_test[:100]).mean() > 0.85
+
+
+@pytest.mark.tensorflow
+def test_int8_io_has_no_operator_outside_the_math_and_agrees_with_uint8_io(digits_model, digits, tmp_path):
+    src, _ = digits_model
+    for name in ("model.keras", "metrics.json", "labels.txt"):
+        shutil.copy(src / name, tmp_path / name)
+    proc = run_cli("export", "--model-dir", str(tmp_path), "--io", "int8")
+    assert proc.returncode == 0, proc.stderr
+    from runtime import Classifier
+    from runtime.modelfile.reader import read_model
+
+    info = read_model(tmp_path / "model.int8.tflite")
+    assert [op.name for op in info.operators] == LEAN_INTEGER_OPS[1:-1]
+    assert info.tensor(info.inputs[0]).zero_points == (-128,)
+    ours = Classifier(tmp_path / "model.int8.tflite").scores(digits.x_test)
+    theirs = Classifier(src / "model.int8.tflite").scores(digits.x_test)
+    assert (ours.argmax(1) == theirs.argmax(1)).mean() >= 0.995
+
+
 @pytest.mark.tensorflow
 def test_int8_static_is_within_5_percent_of_its_weights(exported):
     folder, _ = exported

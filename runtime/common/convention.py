@@ -3,7 +3,8 @@
 Every model takes raw pixel intensity 0..255, bright ink on a dark background
 (MNIST's own form), shape [N, 28, 28, 1]. The ÷255 travels with the model: inside
 the Keras graph for float models, in the input tensor's quantization for integer
-ones. The calibration set, the test split and camera frames all reach a model in
+ones (scale 1/255, so a uint8 input holds the raw pixel itself; see export/graph.py).
+The calibration set, the test split and camera frames all reach a model in
 this one form.
 """
 

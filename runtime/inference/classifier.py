@@ -14,7 +14,7 @@ from runtime.common.convention import INPUT_SHAPE, MNIST_SIDE
 from runtime.common.errors import ConfigError, ImageError, ModelError, first_line
 from runtime.inference.backend import get_backend, load_delegate
 from runtime.inference.probe import probe
-from runtime.inference.quant import dequantize, quantize
+from runtime.inference.quant import dequantize, pixel_quantization, quantize
 from runtime.modelfile.class_names import find_class_names
 from runtime.modelfile.reader import read_model
 
@@ -50,8 +50,10 @@ class Classifier:
     Inputs follow the project's one convention: raw pixel intensity 0..255, bright
     ink on black, 28x28 (any of [N,28,28], [N,28,28,1], or one [28,28] image).
     Quantized inputs and outputs are converted with the tensors' own scale and
-    zero point. Models with a fixed batch of 1 (Edge TPU, microcontroller exports)
-    are run one image per invoke.
+    zero point; an integer input whose quantization spans 0..1 takes pixels / 255
+    (``quant.pixel_quantization``), so its raw uint8 pixels pass unchanged. Models
+    with a fixed batch of 1 (Edge TPU, microcontroller exports) are run one image
+    per invoke.
 
     Attributes:
         class_names: one name per output; ``labels_from`` says where they came from
@@ -106,6 +108,7 @@ class Classifier:
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.path}: the interpreter cannot load it ({first_line(exc)})") from None
         self._input, self._output, self.num_classes = _check_contract(self._interpreter, self.path)
+        self._pixel_scale = pixel_quantization(self._input.scale, self._input.zero_point, self._input.dtype)
         self._output_table = _output_table(self._output)
         self.metadata = self.info.project_metadata()
         if class_names is None:
@@ -172,7 +175,7 @@ class Classifier:
                     self._interpreter.resize_tensor_input(inp.index, [len(batch), *INPUT_SHAPE])
                     self._interpreter.allocate_tensors()
                 self._batch = len(batch)
-            self._interpreter.set_tensor(inp.index, quantize(batch, inp.scale, inp.zero_point, inp.dtype))
+            self._interpreter.set_tensor(inp.index, quantize(batch, self._pixel_scale, inp.zero_point, inp.dtype))
             self._interpreter.invoke()
             raw = self._interpreter.get_tensor(out.index)
         except (ValueError, RuntimeError) as exc:
