@@ -17,9 +17,14 @@ def import_tensorflow():
     Raises:
         MnistEdgeError: TensorFlow is not installed (a device has only the runtime).
     """
+    from runtime.common.chatter import quiet_native_stderr
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        import tensorflow as tf
+        # TensorFlow's native libraries log through absl before anything can configure it ("All log
+        # messages before absl::InitializeLog()", oneDNN and CUDA notices), twice: only --verbose shows them.
+        with quiet_native_stderr():
+            import tensorflow as tf
     except ImportError:
         raise MnistEdgeError("train, export and demo need TensorFlow, which is not installed here: "
                              "pip install 'mnist-edge[train]' (a device needs only the runtime)") \
