@@ -9,6 +9,9 @@ FASHION := /usr/share/datasets/fashion-mnist
 # The live page's browser test (headless Chromium, its driver) and the MQTT tests' broker: Debian's.
 LIVE_DEBS := /usr/bin/chromedriver /usr/sbin/mosquitto
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The tests and benches start the CLI over a thousand times: let Python keep its compiled modules
+# (__pycache__, ignored by git), as an installed wheel has them, instead of recompiling every start.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test lint test-litert test-tflite-runtime bench bench-device pi-check
 

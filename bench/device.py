@@ -48,6 +48,7 @@ inp, out = it.get_input_details()[0], it.get_output_details()[0]
 it.set_tensor(inp["index"], (255 - x)[None, :, :, None]); it.invoke(); print(it.get_tensor(out["index"]).argmax())
 """
 DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
+SOURCES = ("cli.py", "cli_render.py", "runtime", "calibration")  # what the device commands import
 
 
 # A small launcher forks and waits for the command: ru_maxrss of a child starts from its parent's
@@ -77,6 +78,10 @@ def run_once(argv: list[str], env: dict) -> tuple[float, float]:
 def one_shot(python: str, model: Path, digit: Path, runs: int, cache: Path) -> dict:
     """Medians of the command and the bare script, alternated so both see the same machine load."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(ROOT)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    # Byte-compiled first, as pip leaves an installed wheel: else every run compiles our modules
+    # from source, which the bare script (site-packages only) never pays.
+    subprocess.run([python, "-m", "compileall", "-q", *SOURCES], cwd=ROOT, env=env, check=True)
     cli, bare = [python, str(ROOT / "cli.py")], [python, "-c", BARE_SCRIPT, str(model), str(digit)]
     first = run_once([*cli, "predict", str(model), str(digit)], env)  # empty cache: pays for the child probe
     rows = {"predict": [], "bare": [], "--version": [], "--help": [], "inspect": []}
@@ -169,7 +174,8 @@ def markdown(shot: dict, lib: dict, python: str) -> str:
         "",
         f"Measured by `bench/device.py` on {date.today()}, {machine.describe()}. One-shot commands: "
         f"`{Path(python).relative_to(ROOT) if Path(python).is_relative_to(ROOT) else python}`, a runtime-only "
-        "venv (`pip install '.[litert]'`); library calls: the bench's own process, one interpreter thread.",
+        "venv (`pip install '.[litert]'`), the sources byte-compiled as pip leaves an installed wheel; "
+        "library calls: the bench's own process, one interpreter thread.",
         "",
         "| one fresh process | median wall | median peak RSS | wall / bare | RSS / bare |",
         "|---|---|---|---|---|",

@@ -89,9 +89,11 @@ def test_resume_after_the_best_epoch_stops_and_restores_like_a_straight_run(tmp_
 
 def test_cli_run_stopped_by_ctrl_c_then_killed_resumes_to_the_same_model(tmp_path, digits):
     """The real command: Ctrl-C gives one line and exit 130, a SIGKILL loses at most the epoch in flight."""
-    args = ["--dataset", "mnist-5k", "--epochs", "6", "--patience", "10", "--quiet"]
-    straight = train(TrainConfig(dataset="mnist-5k", epochs=6, patience=10, out_dir=str(tmp_path / "a")),
-                     data=digits, verbose=0)
+    # Batches of 32: ~100 steps an epoch, so the signal lands seconds before the run could end,
+    # however loaded the machine (with batches of 128 the last epochs could finish first).
+    args = ["--dataset", "mnist-5k", "--epochs", "6", "--patience", "10", "--batch-size", "32", "--quiet"]
+    straight = train(TrainConfig(dataset="mnist-5k", epochs=6, patience=10, batch_size=32,
+                                 out_dir=str(tmp_path / "a")), data=digits, verbose=0)
     folder = tmp_path / "b"
     for epochs_done, sig in ((1, signal.SIGINT), (3, signal.SIGKILL)):
         proc = start_cli("train", *args, "--out-dir", str(folder), *(["--resume"] if epochs_done > 1 else []))

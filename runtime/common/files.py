@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -34,6 +33,8 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     Yields:
         The temporary path to write to. It does not exist yet.
     """
+    import tempfile  # here: a one-shot command that writes nothing does not pay for it (and random)
+
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(

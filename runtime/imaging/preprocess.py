@@ -203,10 +203,33 @@ def crop_ink_map(gray: np.ndarray, dark_on_light: bool) -> np.ndarray:
         gray = 255 - gray
     h, w = gray.shape
     rows, cols = np.indices(gray.shape, dtype=np.float32)
-    design = np.stack([np.ones_like(rows), rows / h, cols / w], axis=-1)
-    at_border = np.stack([_border(design[..., k]) for k in range(3)], axis=1)
-    coef, *_ = np.linalg.lstsq(at_border, _border(gray).astype(np.float32), rcond=None)
-    return np.clip(gray - design @ coef.astype(np.float32), 0, 255).astype(np.uint8)
+    rows /= h
+    cols /= w
+    c0, c_row, c_col = _plane(_border(rows), _border(cols), _border(gray))
+    return np.clip(gray - (c0 + c_row * rows + c_col * cols), 0, 255).astype(np.uint8)
+
+
+def _plane(rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares plane ``c0 + c_row * row + c_col * col`` through the values, from the 3x3 normal
+    equations solved by Cramer's rule: no LAPACK call, whose first use makes OpenBLAS allocate
+    about 3 MB of buffers in a one-shot command. A degenerate border (a single row) gives the mean."""
+    r, c, v = (a.astype(np.float64) for a in (rows, cols, values))
+    n, sr, sc, srr, scc, src = len(v), r.sum(), c.sum(), (r * r).sum(), (c * c).sum(), (r * c).sum()
+    sv, srv, scv = v.sum(), (r * v).sum(), (c * v).sum()
+    m = ((n, sr, sc), (sr, srr, src), (sc, src, scc))
+    det = _det3(m)
+    if abs(det) < 1e-9 * max(1.0, n) ** 3:
+        return float(sv / n), 0.0, 0.0
+    rhs = (sv, srv, scv)
+    coef = [_det3(tuple(tuple(rhs[i] if j == k else m[i][j] for j in range(3)) for i in range(3))) / det
+            for k in range(3)]
+    return float(coef[0]), float(coef[1]), float(coef[2])
+
+
+def _det3(m) -> float:
+    return float(m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+                 - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+                 + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]))
 
 
 def ink_threshold(ink: np.ndarray) -> int | None:

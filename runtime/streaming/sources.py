@@ -13,7 +13,6 @@ picamera2 are optional and imported only when a source needs them.
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 import time
@@ -255,6 +254,8 @@ def open_source(spec: str) -> FrameSource:
         if not files:
             raise SourceError(f"{spec}: no image files in this folder")
         return ImageFiles(files, spec)
+    import glob  # only a source given as a pattern needs it
+
     if glob.has_magic(spec):
         files = sorted(Path(p) for p in glob.glob(spec) if os.path.isfile(p))
         if not files:
