@@ -101,6 +101,7 @@ def write_c_array(model: str | Path, folder: str | Path | None = None, name: str
         f"//   {micro_resolver_code(info)}",
         "// Tensor arena: estimated like tflite-micro's greedy planner, plus a margin for its",
         "// runtime structs; check on the device with RecordingMicroInterpreter.",
+        f"// Input: {_input_recipe(info)}",
         f"#ifndef {guard}",
         f"#define {guard}",
         "",
@@ -126,3 +127,19 @@ def write_c_array(model: str | Path, folder: str | Path | None = None, name: str
     ])
     header_path = atomic_write_text(folder / f"{name}.h", header)
     return header_path, atomic_write_text(folder / f"{name}.cc", source)
+
+
+def _input_recipe(info) -> str:
+    """What a C program writes into the input tensor for a picture's raw pixels (0..255, bright ink on black)."""
+    from runtime.inference.quant import pixel_quantization
+
+    t = info.tensor(info.inputs[0])
+    shape = "[" + ", ".join(str(d) for d in t.shape) + "]"
+    if not t.scales:
+        return f"{t.dtype} {shape}, the raw pixel 0..255 as a float."
+    scale, zero = pixel_quantization(t.scales[0], t.zero_points[0], t.dtype), t.zero_points[0]
+    if scale == 1.0 and zero == 0:
+        return f"{t.dtype} {shape}, the raw pixel 0..255 itself."
+    if scale == 1.0:
+        return f"{t.dtype} {shape}, the raw pixel 0..255 {'+' if zero > 0 else '-'} {abs(zero)}."
+    return f"{t.dtype} {shape}, round(pixel * {1 / scale:.6g}) + {zero}, clipped to the type."

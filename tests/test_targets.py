@@ -267,6 +267,7 @@ def test_c_array_compiles_and_holds_the_model(exported, tmp_path):
     header, source = folder / "model_data.h", folder / "model_data.cc"
     assert report["paths"]["c_header"] == str(header) and report["paths"]["c_source"] == str(source)
     assert "resolver.AddFullyConnected();" in header.read_text() and "MODEL_DATA_ARENA_ESTIMATE" in header.read_text()
+    assert "// Input: uint8 [1, 28, 28, 1], the raw pixel 0..255 itself." in header.read_text()
     (tmp_path / "main.cc").write_text(textwrap.dedent("""\
         #include <cstdint>
         #include <cstdio>
