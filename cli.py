@@ -73,16 +73,16 @@ def train(
     arch: Annotated[str, typer.Option(help="dense (784-128-10), linear (softmax regression) or deep.")] = "dense",
     hidden: Annotated[Optional[str], typer.Option(help="Hidden widths, comma-separated, e.g. 256,64.")] = None,
     epochs: Annotated[Optional[int], typer.Option(
-        help="Maximum epochs (early stopping on validation loss) [default: 10, or 50 with --augment].",
-        show_default=False)] = None,
+        help="Maximum epochs (early stopping on validation loss).",
+        show_default="10, or 50 with --augment")] = None,
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 128,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     patience: Annotated[int, typer.Option(help="Epochs without validation-loss improvement before stopping.")] = 3,
     seed: SeedOpt = 0,
     augment: Annotated[Optional[bool], typer.Option(
-        "--augment/--no-augment", show_default=False,
-        help="Train on randomly shifted, turned, resized, thinned/thickened and blurred digits; the "
-             "saved model is the plain classifier [default: on for mnist and mnist-5k].")] = None,
+        "--augment/--no-augment", show_default="augment for mnist and mnist-5k",
+        help="Train on randomly shifted, turned, resized, thinned/thickened and blurred "
+             "digits; the saved model is the plain classifier.")] = None,
     out_dir: Annotated[Optional[Path], PathOpt(help="Artifacts folder [default: artifacts/DATASET].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last finished epoch.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
@@ -297,8 +297,8 @@ def demo(
     dataset: DatasetOpt = "mnist",
     data_dir: DataDirOpt = None,
     epochs: Annotated[Optional[int], typer.Option(
-        help="Maximum training epochs (early stopping on validation loss) [default: as train's].",
-        show_default=False)] = None,
+        help="Maximum training epochs (early stopping on validation loss).",
+        show_default="as train's")] = None,
 ) -> None:
     """Train, export, verify and classify a sample image, end to end."""
     from cli_render import print_demo, print_fallback

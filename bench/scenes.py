@@ -105,7 +105,7 @@ def render(digit: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndar
     rgb = _paper(scene, rng)
     pen = np.array(PENS[scene.pen], np.float32)
     rgb += (np.float32(scene.contrast) * coverage[..., None]) * (pen - rgb)  # ink over paper, by its coverage
-    if scene.polarity == "light":  # chalk on a board, a screen: inverted before the light falls on it,
+    if scene.polarity == "light":  # chalk, a screen: inverted before the light falls on it,
         np.subtract(255, rgb, out=rgb)  # so a shadow darkens the board as it darkens paper
     rgb *= _lighting(scene, rng)[..., None]
     if scene.blur > 0:

@@ -1,6 +1,6 @@
 """train --augment: random layers that act while training only and never reach an exported graph.
 
-Resuming an augmented run, and refusing a resume with the other setting, are in tests/test_resume.py.
+Resuming an augmented run, and refusing a resume with the other setting: tests/test_resume.py.
 """
 
 from __future__ import annotations
@@ -19,26 +19,39 @@ from training.train import AUGMENT_EPOCHS, EPOCHS, TrainConfig, train
 pytestmark = pytest.mark.tensorflow  # trains and exports
 
 VARIANTS = ("float32", "int8", "int8-static")
-# What the augmentation layers would leave in a graph: random draws, image warps, pooling, convolution.
+# What augmentation layers would leave in a graph: random draws, image warps, pooling, convolution.
 AUGMENTATION_OPS = re.compile(r"RANDOM|MULTINOMIAL|STATELESS|PROJECTIVE|TRANSFORM|POOL|CONV")
 
 
 @pytest.fixture(scope="module")
 def twins(tmp_path_factory, digits) -> dict:
-    """The same small run without and with augmentation, each exported: {name: (folder, ExportResult)}."""
+    """The same small run without and with augmentation, each exported.
+
+    Returns {name: (folder, ExportResult)}.
+    """
     out = {}
     for name, augment in (("plain", False), ("augment", True)):
         folder = tmp_path_factory.mktemp(name)
-        train(TrainConfig(dataset="mnist-5k", epochs=2, hidden=(16,), augment=augment, out_dir=str(folder)),
-              data=digits, verbose=0)
-        config = ExportConfig(model_dir=folder, variants=VARIANTS, max_drop=100.0)  # tiny models: no gate
+        train(
+            TrainConfig(
+                dataset="mnist-5k", epochs=2, hidden=(16,), augment=augment, out_dir=str(folder)
+            ),
+            data=digits,
+            verbose=0,
+        )
+        config = ExportConfig(
+            model_dir=folder, variants=VARIANTS, max_drop=100.0
+        )  # tiny models: no gate
         out[name] = folder, export_models(config, data=digits)
     return out
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_exported_graph_has_no_augmentation_ops(twins, variant):
-    ops = {name: read_model(result.paths[variant]).operator_names for name, (_, result) in twins.items()}
+    ops = {
+        name: read_model(result.paths[variant]).operator_names
+        for name, (_, result) in twins.items()
+    }
     assert ops["augment"] == ops["plain"], ops  # the same graph, op for op
     assert not [op for op in ops["augment"] if AUGMENTATION_OPS.search(op)], ops["augment"]
     assert "FULLY_CONNECTED" in ops["augment"]
@@ -50,7 +63,9 @@ def test_saved_model_is_the_plain_classifier_and_metrics_say_augmented(twins):
     for name, (folder, _) in twins.items():
         with zipfile.ZipFile(folder / "model.keras") as archive:
             configs[name] = json.loads(archive.read("config.json"))
-            configs[name]["compile_config"]["optimizer"]["config"].pop("name")  # adam, adam_1: per process
+            configs[name]["compile_config"]["optimizer"]["config"].pop(
+                "name"
+            )  # adam, adam_1: per process
     assert configs["augment"] == configs["plain"]  # layers, input, compile settings: all the same
     text = json.dumps(configs["augment"])
     assert all(word not in text for word in ("Random", "augment", "Stroke", "StretchInk"))
@@ -69,8 +84,12 @@ def test_augmentation_acts_in_training_only_and_follows_its_seed(digits):
     layers = augment.augmenter(seed=0)
     assert np.array_equal(np.asarray(layers(x, training=False)), x)
     first, again = (np.asarray(layers(x, training=True)) for _ in range(2))
-    assert np.abs(first - x).mean() > 10 and np.abs(again - first).mean() > 10  # new draws each batch
-    assert first.min() >= 0 and np.allclose(first.max(axis=(1, 2, 3)), 255, atol=0.5)  # raw pixels, stretched
+    assert (
+        np.abs(first - x).mean() > 10 and np.abs(again - first).mean() > 10
+    )  # new draws each batch
+    assert first.min() >= 0 and np.allclose(
+        first.max(axis=(1, 2, 3)), 255, atol=0.5
+    )  # raw pixels, stretched
     replay = np.asarray(augment.augmenter(seed=0)(x, training=True))
     np.testing.assert_array_equal(replay, first)  # a seed is a sequence of transformations
     other = np.asarray(augment.augmenter(seed=1)(x, training=True))
@@ -89,14 +108,17 @@ def test_stroke_layer_thickens_and_thins(digits, factor, grows):
         RandomStroke((0.5, -0.5))
 
 
-@pytest.mark.parametrize("dataset,augment,epochs,expected", [
-    ("mnist", None, None, (True, AUGMENT_EPOCHS)),
-    ("mnist-5k", None, None, (True, AUGMENT_EPOCHS)),
-    ("fashion-mnist", None, None, (False, EPOCHS)),
-    ("mnist-5k", False, None, (False, EPOCHS)),
-    ("fashion-mnist", True, None, (True, AUGMENT_EPOCHS)),
-    ("mnist", None, 3, (True, 3)),
-])
+@pytest.mark.parametrize(
+    "dataset,augment,epochs,expected",
+    [
+        ("mnist", None, None, (True, AUGMENT_EPOCHS)),
+        ("mnist-5k", None, None, (True, AUGMENT_EPOCHS)),
+        ("fashion-mnist", None, None, (False, EPOCHS)),
+        ("mnist-5k", False, None, (False, EPOCHS)),
+        ("fashion-mnist", True, None, (True, AUGMENT_EPOCHS)),
+        ("mnist", None, 3, (True, 3)),
+    ],
+)
 def test_augmented_by_default_for_digits_with_more_epochs(dataset, augment, epochs, expected):
     settled = TrainConfig(dataset=dataset, augment=augment, epochs=epochs).settled()
     assert (settled.augment, settled.epochs) == expected

@@ -25,7 +25,7 @@ from training.train import TrainConfig, train
 pytestmark = pytest.mark.tensorflow  # trains
 
 EPOCHS = 4
-# Plain: an augmented run resumes the same way (test_augmented_run_resumes_to_the_straight_run), slower.
+# Plain: an augmented run resumes the same way, slower (test_augmented_run_resumes_to_...).
 SETTINGS = dict(dataset="mnist-5k", epochs=EPOCHS, patience=10, hidden=(16,), augment=False)
 CLI_SETTINGS = ["--dataset", "mnist-5k", "--epochs", str(EPOCHS), "--patience", "10",
                 "--hidden", "16", "--no-augment", "--quiet"]
@@ -367,11 +367,12 @@ def test_dropout_seeds_are_part_of_the_state(tmp_path, digits):
 
 
 def test_augmented_run_resumes_to_the_straight_run(tmp_path, digits, straight):
-    """--augment draws its transformations from seed generators whose state the saved state holds."""
+    """--augment draws its transformations from seed generators whose states are saved."""
     cfg = dict(augment=True, epochs=3)
     augmented = train(_config(tmp_path / "a", **cfg), data=digits, verbose=0)
     with pytest.raises(Interrupted):
-        train(_config(tmp_path / "b", **cfg), data=digits, verbose=0, callbacks=[_Interrupt(after_epoch=1)])
+        train(_config(tmp_path / "b", **cfg), data=digits, verbose=0,
+              callbacks=[_Interrupt(after_epoch=1)])
     saved = state.read_all(tmp_path / "b")[0][0]
     assert saved.settings["augment"] is True
     assert len(saved.model) == len(straight[0]) + 5  # the weights, and five seed generators' states

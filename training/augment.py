@@ -23,14 +23,18 @@ from training.tf import import_keras
 keras = import_keras()
 
 # Ranges, in the 28x28 MNIST form the model sees (the digit fitted into 20x20).
-TRANSLATION = 2.0 / 28  # share of the side, either way: the centre of mass is placed to the pixel, and
-# a crop that keeps a speck or loses a serif moves it by a pixel or two
-ROTATION = 15.0 / 360  # share of a full turn, either way: a page or a hand turned by up to 15 degrees
+# Shift, share of the side either way: the centre of mass is placed to the pixel, and a crop that
+# keeps a speck or loses a serif moves it by a pixel or two.
+TRANSLATION = 2.0 / 28
+ROTATION = 15.0 / 360  # share of a full turn, either way: a page or a hand turned up to 15 degrees
 ZOOM = 0.15  # either way: how much of the 20x20 box a turned or slanted digit fills after fitting
-STROKE = (-0.5, 1.0)  # pixels each side: MNIST's strokes are 3 px wide (median, 4.5 at the 95th
-# percentile, which ``preprocess`` caps a marker to); thinner than -0.5 breaks its 1-2 px strokes
-BLUR_SHARE = 0.5  # at most this share of a batch is blurred (drawn per batch, so on average 1/4)
-BLUR_SIGMA = (0.3, 1.0)  # pixels: sigma 1 at 28x28 is sigma 10 on a 200 px digit in a frame
+# Pixels each side: MNIST's strokes are 3 px wide (median; 4.5 at the 95th percentile, which
+# ``preprocess`` caps a marker to); thinner than -0.5 breaks its 1-2 px strokes.
+STROKE = (-0.5, 1.0)
+# Each image is blurred with a chance drawn from 0..BLUR_SHARE (1/4 on average), with a sigma
+# drawn once a batch (Keras's layer); sigma 1 px at 28x28 is sigma 10 px on a 200 px digit.
+BLUR_SHARE = 0.5
+BLUR_SIGMA = (0.3, 1.0)  # pixels
 BLUR_KERNEL = 5  # pixels, the blur's window
 
 
@@ -50,7 +54,9 @@ class RandomStroke(keras.layers.Layer):
         super().__init__(**kwargs)
         low, high = factor
         if not -1.0 <= low <= high <= 1.0:
-            raise ValueError(f"factor must be (low, high) with -1 <= low <= high <= 1, got {factor}")
+            raise ValueError(
+                f"factor must be (low, high) with -1 <= low <= high <= 1, got {factor}"
+            )
         self.factor, self.seed = (float(low), float(high)), seed
         self.generator = keras.random.SeedGenerator(seed)
 
@@ -58,7 +64,9 @@ class RandomStroke(keras.layers.Layer):
         if not training:
             return images
         ops = keras.ops
-        share = keras.random.uniform((ops.shape(images)[0], 1, 1, 1), *self.factor, seed=self.generator)
+        share = keras.random.uniform(
+            (ops.shape(images)[0], 1, 1, 1), *self.factor, seed=self.generator
+        )
         bolder = ops.max_pool(images, 3, strides=1, padding="same")
         thinner = -ops.max_pool(-images, 3, strides=1, padding="same")
         target = ops.where(share > 0, bolder, thinner)
@@ -98,19 +106,30 @@ def augmenter(seed: int):
     """
     fill = dict(fill_mode="constant", fill_value=0.0, interpolation="bilinear")
     layers = keras.layers
-    return keras.Sequential([
-        RandomStroke(STROKE, seed=seed, name="stroke"),
-        layers.RandomRotation(ROTATION, seed=seed + 1, name="rotation", **fill),
-        layers.RandomZoom(ZOOM, seed=seed + 2, name="zoom", **fill),
-        layers.RandomTranslation(TRANSLATION, TRANSLATION, seed=seed + 3, name="translation", **fill),
-        layers.RandomGaussianBlur(BLUR_SHARE, kernel_size=BLUR_KERNEL, sigma=BLUR_SIGMA,
-                                  value_range=(0, PIXEL_MAX), seed=seed + 4, name="blur"),
-        StretchInk(name="stretch"),
-    ], name="augment")
+    return keras.Sequential(
+        [
+            RandomStroke(STROKE, seed=seed, name="stroke"),
+            layers.RandomRotation(ROTATION, seed=seed + 1, name="rotation", **fill),
+            layers.RandomZoom(ZOOM, seed=seed + 2, name="zoom", **fill),
+            layers.RandomTranslation(
+                TRANSLATION, TRANSLATION, seed=seed + 3, name="translation", **fill
+            ),
+            layers.RandomGaussianBlur(
+                BLUR_SHARE,
+                kernel_size=BLUR_KERNEL,
+                sigma=BLUR_SIGMA,
+                value_range=(0, PIXEL_MAX),
+                seed=seed + 4,
+                name="blur",
+            ),
+            StretchInk(name="stretch"),
+        ],
+        name="augment",
+    )
 
 
 def training_model(classifier, seed: int):
-    """The model ``fit`` trains: the augmentation layers, then ``classifier`` (whose weights it trains).
+    """The model ``fit`` trains: the augmentation layers, then ``classifier`` (its weights).
 
     Args:
         classifier: the Keras classifier that is saved and exported.

@@ -84,8 +84,10 @@ def _refuse_other_settings(folder: Path, saved: dict, now: dict) -> None:
     for key, flag in FLAGS.items():
         then = saved.get(key, BEFORE.get(key))
         if then != now[key]:
-            used = (f"{_switch(flag, then)}, not {_switch(flag, now[key])}" if isinstance(now[key], bool)
-                    else f"{flag} {_shown(then)}, not {_shown(now[key])}")
+            if isinstance(now[key], bool):
+                used = f"{_switch(flag, then)}, not {_switch(flag, now[key])}"
+            else:
+                used = f"{flag} {_shown(then)}, not {_shown(now[key])}"
             raise MnistEdgeError(f"the interrupted run in {folder} used {used}; resume with its "
                                  "settings, or start again without --resume")
     if saved.get("data_sha256") != now["data_sha256"]:

@@ -51,7 +51,9 @@ class TrainConfig:
     def settled(self) -> TrainConfig:
         """This config with its defaults filled in: ``augment`` by dataset, then ``epochs``."""
         augment = self.dataset in AUGMENTED_DATASETS if self.augment is None else self.augment
-        epochs = (AUGMENT_EPOCHS if augment is True else EPOCHS) if self.epochs is None else self.epochs
+        epochs = self.epochs
+        if epochs is None:
+            epochs = AUGMENT_EPOCHS if augment is True else EPOCHS
         return replace(self, augment=augment, epochs=epochs)
 
 
@@ -132,8 +134,8 @@ def _train_locked(config: TrainConfig, data: Dataset, verbose, extra: list) -> T
     x_fit, y_fit, x_val, y_val = _split(data, config.seed)
     start = time.perf_counter()
     trainer.fit(x_fit, y_fit, validation_data=(x_val, y_val), epochs=config.epochs,
-                initial_epoch=resume.first_epoch(saved, config.epochs), batch_size=config.batch_size,
-                callbacks=[stopper, keeper, *extra], verbose=verbose)
+                initial_epoch=resume.first_epoch(saved, config.epochs),
+                batch_size=config.batch_size, callbacks=[stopper, keeper, *extra], verbose=verbose)
     seconds = time.perf_counter() - start
     _refuse_divergence(folder, keeper.history, config.learning_rate)
     metrics = _metrics(config, data, model, (x_val, y_val), keeper.history, seconds)
