@@ -72,11 +72,17 @@ def train(
     data_dir: DataDirOpt = None,
     arch: Annotated[str, typer.Option(help="dense (784-128-10), linear (softmax regression) or deep.")] = "dense",
     hidden: Annotated[Optional[str], typer.Option(help="Hidden widths, comma-separated, e.g. 256,64.")] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on validation loss).")] = 10,
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Maximum epochs (early stopping on validation loss).",
+        show_default="10, or 50 with --augment")] = None,
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 128,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     patience: Annotated[int, typer.Option(help="Epochs without validation-loss improvement before stopping.")] = 3,
     seed: SeedOpt = 0,
+    augment: Annotated[Optional[bool], typer.Option(
+        "--augment/--no-augment", show_default="augment for mnist and mnist-5k",
+        help="Train on randomly shifted, turned, resized, thinned/thickened and blurred "
+             "digits; the saved model is the plain classifier.")] = None,
     out_dir: Annotated[Optional[Path], PathOpt(help="Artifacts folder [default: artifacts/DATASET].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last finished epoch.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
@@ -88,7 +94,7 @@ def train(
 
     config = TrainConfig(dataset=dataset, data_dir=_str(data_dir), arch=arch, hidden=_widths(hidden),
                          epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
-                         seed=seed, out_dir=_str(out_dir), resume=resume)
+                         seed=seed, augment=augment, out_dir=_str(out_dir), resume=resume)
     print_trained(run_training(config, verbose=0 if quiet else _keras_verbosity()))
 
 
@@ -290,7 +296,9 @@ def report(
 def demo(
     dataset: DatasetOpt = "mnist",
     data_dir: DataDirOpt = None,
-    epochs: Annotated[int, typer.Option(help="Maximum training epochs (early stopping on validation loss).")] = 10,
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Maximum training epochs (early stopping on validation loss).",
+        show_default="as train's")] = None,
 ) -> None:
     """Train, export, verify and classify a sample image, end to end."""
     from cli_render import print_demo, print_fallback

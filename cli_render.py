@@ -49,7 +49,9 @@ def print_trained(result) -> None:
     if result.resume_note:
         say(result.resume_note)
     m = result.metrics
-    say(f"trained {m['arch']} on {m['dataset']} ({m['source']}): {m['epochs_run']} epochs in "
+    augmented = " with augmentation" if m.get("augment") else ""
+    say(f"trained {m['arch']} on {m['dataset']} ({m['source']}){augmented}: "
+        f"{m['epochs_run']} epochs in "
         f"{m['train_seconds']:.1f} s, validation {m['val_accuracy']:.2%}, test {m['test_accuracy']:.2%}")
     say(f"saved {result.model_path}")
 

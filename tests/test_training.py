@@ -42,7 +42,8 @@ def _weights(folder):
 
 
 def _config(folder, **kw):
-    return TrainConfig(dataset="mnist-5k", epochs=4, patience=10, out_dir=str(folder), **kw)
+    return TrainConfig(dataset="mnist-5k", epochs=4, patience=10, augment=False,
+                       out_dir=str(folder), **kw)
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, digits):
@@ -68,7 +69,7 @@ def test_resume_after_the_best_epoch_stops_and_restores_like_a_straight_run(tmp_
                                                                            after_best):
     """Early stopping's state (best loss, patience count, best weights) survives the interruption,
     also when Ctrl-C lands at the end of the epoch that stopped the run (after_best 2)."""
-    cfg = dict(dataset="mnist-5k", epochs=40, patience=2, learning_rate=0.01)
+    cfg = dict(dataset="mnist-5k", epochs=40, patience=2, learning_rate=0.01, augment=False)
     straight = train(TrainConfig(out_dir=str(tmp_path / "a"), **cfg), data=digits, verbose=0)
     losses = straight.metrics["history"]["val_loss"]
     best = int(np.argmin(losses))
@@ -91,9 +92,11 @@ def test_cli_run_stopped_by_ctrl_c_then_killed_resumes_to_the_same_model(tmp_pat
     """The real command: Ctrl-C gives one line and exit 130, a SIGKILL loses at most the epoch in flight."""
     # Batches of 32: ~100 steps an epoch, so the signal lands seconds before the run could end,
     # however loaded the machine (with batches of 128 the last epochs could finish first).
-    args = ["--dataset", "mnist-5k", "--epochs", "6", "--patience", "10", "--batch-size", "32", "--quiet"]
+    args = ["--dataset", "mnist-5k", "--epochs", "6", "--patience", "10", "--batch-size", "32",
+            "--no-augment", "--quiet"]
     straight = train(TrainConfig(dataset="mnist-5k", epochs=6, patience=10, batch_size=32,
-                                 out_dir=str(tmp_path / "a")), data=digits, verbose=0)
+                                 augment=False, out_dir=str(tmp_path / "a")),
+                     data=digits, verbose=0)
     folder = tmp_path / "b"
     for epochs_done, sig in ((1, signal.SIGINT), (3, signal.SIGKILL)):
         proc = start_cli("train", *args, "--out-dir", str(folder), *(["--resume"] if epochs_done > 1 else []))
@@ -148,9 +151,10 @@ def test_bad_settings(tmp_path, digits, kw, message):
 
 
 def test_linear_and_deep_architectures(tmp_path, digits):
-    linear = train(TrainConfig(dataset="mnist-5k", arch="linear", epochs=5, out_dir=str(tmp_path / "l")),
+    plain = dict(dataset="mnist-5k", augment=False)
+    linear = train(TrainConfig(arch="linear", epochs=5, out_dir=str(tmp_path / "l"), **plain),
                    data=digits, verbose=0)
-    deep = train(TrainConfig(dataset="mnist-5k", arch="deep", epochs=2, out_dir=str(tmp_path / "d")),
+    deep = train(TrainConfig(arch="deep", epochs=2, out_dir=str(tmp_path / "d"), **plain),
                  data=digits, verbose=0)
     assert linear.metrics["parameters"] == 784 * 10 + 10 and linear.test_accuracy > 0.8
     assert deep.metrics["hidden"] == [512, 256, 128] and deep.test_accuracy > 0.8

@@ -6,8 +6,8 @@ back into a freshly built model, its optimizer and early stopping, so a run stop
 Ctrl-C or killed outright stops at the same epoch with the same weights, bit for bit.
 
 A resumed run must be the same run: ``fingerprint`` records what decides the result
-(dataset and its content, architecture, batch size, learning rate, seed), and a
-``--resume`` with other settings is refused, naming the setting. ``--epochs`` and
+(dataset and its content, architecture, batch size, learning rate, seed, augmentation),
+and a ``--resume`` with other settings is refused, naming the setting. ``--epochs`` and
 ``--patience`` may change: they only say how long to go on.
 """
 
@@ -25,7 +25,10 @@ from training.state import TrainState
 
 # Settings compared on resume, in the order they are reported, with their flags.
 FLAGS = {"dataset": "--dataset", "arch": "--arch", "hidden": "--hidden",
-         "batch_size": "--batch-size", "learning_rate": "--learning-rate", "seed": "--seed"}
+         "batch_size": "--batch-size", "learning_rate": "--learning-rate", "seed": "--seed",
+         "augment": "--augment"}
+# What a state saved before a setting existed ran with.
+BEFORE = {"augment": False}
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ def fingerprint(config, data: Dataset) -> dict:
     return {"dataset": data.name, "arch": config.arch,
             "hidden": list(hidden_widths(config.arch, config.hidden)),
             "batch_size": config.batch_size, "learning_rate": config.learning_rate,
-            "seed": config.seed, "data_sha256": sha.hexdigest(), "data_source": data.source}
+            "seed": config.seed, "augment": config.augment, "data_sha256": sha.hexdigest(),
+            "data_source": data.source}
 
 
 def restore_point(folder: Path, settings: dict, model) -> RestorePoint:
@@ -78,15 +82,24 @@ def restore_point(folder: Path, settings: dict, model) -> RestorePoint:
 
 def _refuse_other_settings(folder: Path, saved: dict, now: dict) -> None:
     for key, flag in FLAGS.items():
-        if saved.get(key) != now[key]:
-            raise MnistEdgeError(
-                f"the interrupted run in {folder} used {flag} {_shown(saved.get(key))}, not "
-                f"{_shown(now[key])}; resume with its settings, or start again without --resume")
+        then = saved.get(key, BEFORE.get(key))
+        if then != now[key]:
+            if isinstance(now[key], bool):
+                used = f"{_switch(flag, then)}, not {_switch(flag, now[key])}"
+            else:
+                used = f"{flag} {_shown(then)}, not {_shown(now[key])}"
+            raise MnistEdgeError(f"the interrupted run in {folder} used {used}; resume with its "
+                                 "settings, or start again without --resume")
     if saved.get("data_sha256") != now["data_sha256"]:
         raise MnistEdgeError(
             f"the interrupted run in {folder} trained on other {now['dataset']} data (it read "
             f"{saved.get('data_source')}, this run reads {now['data_source']}); resume with the "
             "same data, or start again without --resume")
+
+
+def _switch(flag: str, on) -> str:
+    """An on/off setting as its flag: ``--augment`` or ``--no-augment``."""
+    return flag if on else f"--no-{flag[2:]}"
 
 
 def _shown(value) -> str:
