@@ -100,8 +100,40 @@ def _glyph(font: Path, text: str) -> np.ndarray:
 
 def render(digit: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndarray:
     """One 480x640x3 RGB frame of a 28x28 digit (bright on black) as ``scene`` describes."""
-    w, h = FRAME
-    coverage = _place(_ink(digit, scene), scene, rng)
+    return _camera(_place(_ink(digit, scene), scene, rng), scene, rng)
+
+
+def render_number(digits: np.ndarray, scene: Scene, rng: np.random.Generator,
+                  gap: tuple[float, float] = (0.08, 0.3)) -> np.ndarray:
+    """One 480x640x3 RGB frame of a written number: the digits left to right on one line.
+
+    Each digit's height varies by up to 8% around ``scene.height``, its position by 4% of it
+    up or down; ``gap`` is the space between neighbours as a share of the height, negative
+    when they overlap (touching digits). The line is then placed, rotated and tilted as one.
+    """
+    height = scene.height * min(FRAME)
+    inks = [_trim(_ink(d, replace(scene, height=scene.height * rng.uniform(0.92, 1.08)))) for d in digits]
+    gaps = [0] + [round(rng.uniform(*gap) * height) for _ in inks[1:]]
+    jitter = round(0.04 * height)
+    line = np.zeros((max(i.shape[0] for i in inks) + 2 * jitter, sum(i.shape[1] for i in inks) + sum(gaps)),
+                    np.float32)
+    x = 0
+    for ink, g in zip(inks, gaps):
+        x += g
+        y = (line.shape[0] - ink.shape[0]) // 2 + int(rng.integers(-jitter, jitter + 1))
+        region = line[y : y + ink.shape[0], x : x + ink.shape[1]]
+        np.maximum(region, ink, out=region)
+        x += ink.shape[1]
+    return _camera(_place(np.pad(line, 2), scene, rng), scene, rng)
+
+
+def _trim(ink: np.ndarray) -> np.ndarray:
+    rows, cols = np.nonzero(ink > 0.02)
+    return ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
+def _camera(coverage: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndarray:
+    """Paper, pen, light, polarity, blur, noise and JPEG over an ink coverage map of frame size."""
     rgb = _paper(scene, rng)
     pen = np.array(PENS[scene.pen], np.float32)
     rgb += (np.float32(scene.contrast) * coverage[..., None]) * (pen - rgb)  # ink over paper, by its coverage
