@@ -44,9 +44,9 @@ from runtime.imaging.segment import (
     connected_components,
     digit_row,
     main_digit,
-    split_columns,
     touching_count,
 )
+from runtime.imaging.splitting import Piece, Scorer, split_blob
 
 DIGIT_BOX = 20  # pixels, the box MNIST fits each digit into
 WORK_SIDE = 160  # pixels, frames are shrunk until their longer side is at most this
@@ -380,7 +380,7 @@ def _center_of_mass_shift(digit: np.ndarray, top: int, left: int) -> tuple[int, 
 
 
 def find_digits(image: np.ndarray, multi: bool = False, region: Region | None = None,
-                expected: int | None = None) -> list[DigitCrop]:
+                expected: int | None = None, scorer: Scorer | None = None) -> list[DigitCrop]:
     """Find the digit (or, with ``multi``, the row of digits) in a picture and bring each into MNIST form.
 
     A 28x28 picture is taken as one digit already in MNIST form (only inverted
@@ -392,6 +392,8 @@ def find_digits(image: np.ndarray, multi: bool = False, region: Region | None = 
         region: only look inside (x, y, width, height).
         expected: with ``multi``, how many digits the number has (a meter's
             digit count): touching digits are split until there are that many.
+        scorer: with ``multi``, the model's probabilities for a batch of 28x28 crops; touching
+            digits are then cut where the model reads the pieces best (``splitting``).
 
     Returns:
         The digits found, left to right; empty when the picture holds no digit
@@ -412,10 +414,10 @@ def find_digits(image: np.ndarray, multi: bool = False, region: Region | None = 
         return [DigitCrop(digit, Box(offset[0], offset[0] + MNIST_SIDE, offset[1], offset[1] + MNIST_SIDE))]
     dark = is_dark_on_light(small)
     ink = ink_map(small, dark)
-    found = _locate(ink, multi, expected)
+    found = _locate(ink, multi, expected, scorer)
     if found and _fills(found[3], small.shape):
         ink = crop_ink_map(small, dark)
-        found = _locate(ink, multi, expected)
+        found = _locate(ink, multi, expected, scorer)
     if not found:
         return []
     threshold, component_map, components, glyphs = found
@@ -425,14 +427,16 @@ def find_digits(image: np.ndarray, multi: bool = False, region: Region | None = 
             for g in glyphs]
 
 
-def _locate(ink: np.ndarray, multi: bool, expected: int | None):
+def _locate(ink: np.ndarray, multi: bool, expected: int | None, scorer: Scorer | None = None):
     """(threshold, component map, components, glyphs) of an ink map, or None when it holds no ink."""
     threshold = ink_threshold(ink)
     if threshold is None:
         return None
     component_map, components = connected_components(ink > threshold)
     if multi:
-        glyphs = _split_touching(digit_row(components, ink.shape[0]), ink, expected)
+        row = digit_row(components, ink.shape[0])
+        glyphs = [piece for g, parts in zip(row, part_counts(row, expected))
+                  for piece in _split(g, parts, ink, component_map, threshold, scorer)]
     else:
         glyph = main_digit(components, ink.shape[0])
         glyphs = [glyph] if glyph else []
@@ -465,27 +469,30 @@ def to_mnist(image: np.ndarray, region: Region | None = None) -> np.ndarray:
     return found[0].image
 
 
-def _split_touching(glyphs: list[Glyph], ink: np.ndarray, expected: int | None) -> list[Glyph]:
-    """Split blobs shaped like several touching digits; with ``expected``, split the widest until it is met."""
-    out: list[Glyph] = []
-    for g in glyphs:
-        out += _split(g, ink, touching_count(g.box))
-    while expected is not None and 0 < len(out) < expected:
-        widest = max(range(len(out)), key=lambda k: out[k].box.width / out[k].box.height)
-        pieces = _split(out[widest], ink, 2)
-        if len(pieces) < 2:
-            break
-        out[widest : widest + 1] = pieces
-    return out
+def part_counts(glyphs: list[Glyph], expected: int | None) -> list[int]:
+    """How many digits each blob of a row holds: by its shape, then, with ``expected``, adjusted
+    one digit at a time (to the blob widest, or from the one narrowest, per digit) to that total."""
+    counts = [touching_count(g.box) for g in glyphs]
+    per_digit = lambda k: glyphs[k].box.width / (glyphs[k].box.height * counts[k])
+    while expected is not None and glyphs and sum(counts) < expected:
+        counts[max(range(len(glyphs)), key=per_digit)] += 1
+    while expected is not None and sum(counts) > expected and max(counts) > 1:
+        counts[min((k for k in range(len(glyphs)) if counts[k] > 1), key=per_digit)] -= 1
+    return counts
 
 
-def _split(glyph: Glyph, ink: np.ndarray, parts: int) -> list[Glyph]:
-    b = glyph.box
-    if parts == 1 or b.width < parts * 2:
+def _split(glyph: Glyph, parts: int, ink: np.ndarray, component_map: np.ndarray, threshold: int,
+           scorer: Scorer | None) -> list[Glyph]:
+    """A blob of ``parts`` touching digits as that many glyphs, cut by ``splitting.split_blob``."""
+    if parts == 1:
         return [glyph]
-    cuts = [0, *split_columns(ink[b.top : b.bottom, b.left : b.right], parts), b.width]
-    return [Glyph(glyph.component_ids, Box(b.top, b.bottom, b.left + lo, b.left + hi), touching=True)
-            for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
+    b = glyph.box
+    own = np.isin(component_map[b.top : b.bottom, b.left : b.right], glyph.component_ids)
+    block = np.where(own, ink[b.top : b.bottom, b.left : b.right], 0)
+    to_glyph = lambda p: Glyph(glyph.component_ids, Box(b.top + p.top, b.top + p.bottom, b.left + p.left,
+                                                        b.left + p.right), touching=True)
+    crop = lambda p: mnist_form(digit_crop(ink, component_map, to_glyph(p), threshold))
+    return [to_glyph(p) for p in split_blob(block, parts, crop, scorer)]
 
 
 def _to_original(box: Box, factor: int, offset: tuple[int, int]) -> Box:

@@ -220,14 +220,3 @@ def touching_count(box: Box) -> int:
         return 1
     return max(2, round(box.width / (DIGIT_ASPECT * box.height)))
 
-
-def split_columns(ink: np.ndarray, parts: int) -> list[int]:
-    """Cut positions that split ``ink`` (HxW) into ``parts`` pieces at the weakest columns near even spacing."""
-    profile = ink.sum(axis=0, dtype=np.float64)
-    w = len(profile)
-    cuts = []
-    for k in range(1, parts):
-        centre = round(k * w / parts)
-        lo, hi = max(1, centre - w // (3 * parts)), min(w - 1, centre + w // (3 * parts) + 1)
-        cuts.append(lo + int(np.argmin(profile[lo:hi])) if hi > lo else centre)
-    return cuts

@@ -119,7 +119,8 @@ class DigitReader:
         start = time.perf_counter()
         try:
             crops = find_digits(frame.image, multi=self.multi, expected=self.expected,
-                                region=_scaled_region(self.region, frame.scale))
+                                region=_scaled_region(self.region, frame.scale),
+                                scorer=self.classifier.scores if self.multi else None)
         except ImageError as exc:
             return FrameResult(frame.index, frame.origin, error=f"{frame.origin}: {exc}")
         found = time.perf_counter()
