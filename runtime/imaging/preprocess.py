@@ -37,6 +37,7 @@ from PIL import Image
 
 from runtime.common.convention import MNIST_SIDE
 from runtime.common.errors import ImageError
+from runtime.imaging.row import digits_of_row
 from runtime.imaging.segment import (
     Box,
     Component,
@@ -44,9 +45,8 @@ from runtime.imaging.segment import (
     connected_components,
     digit_row,
     main_digit,
-    touching_count,
 )
-from runtime.imaging.splitting import Piece, Scorer, split_blob
+from runtime.imaging.splitting import Scorer
 
 DIGIT_BOX = 20  # pixels, the box MNIST fits each digit into
 WORK_SIDE = 160  # pixels, frames are shrunk until their longer side is at most this
@@ -434,9 +434,9 @@ def _locate(ink: np.ndarray, multi: bool, expected: int | None, scorer: Scorer |
         return None
     component_map, components = connected_components(ink > threshold)
     if multi:
+        crop = lambda g: mnist_form(digit_crop(ink, component_map, g, threshold))
         row = digit_row(components, ink.shape[0])
-        glyphs = [piece for g, parts in zip(row, part_counts(row, expected))
-                  for piece in _split(g, parts, ink, component_map, threshold, scorer)]
+        glyphs = digits_of_row(row, component_map, ink, expected, crop, scorer)
     else:
         glyph = main_digit(components, ink.shape[0])
         glyphs = [glyph] if glyph else []
@@ -467,32 +467,6 @@ def to_mnist(image: np.ndarray, region: Region | None = None) -> np.ndarray:
     if not found:
         raise ImageError("no digit found: the image is blank or the ink too faint")
     return found[0].image
-
-
-def part_counts(glyphs: list[Glyph], expected: int | None) -> list[int]:
-    """How many digits each blob of a row holds: by its shape, then, with ``expected``, adjusted
-    one digit at a time (to the blob widest, or from the one narrowest, per digit) to that total."""
-    counts = [touching_count(g.box) for g in glyphs]
-    per_digit = lambda k: glyphs[k].box.width / (glyphs[k].box.height * counts[k])
-    while expected is not None and glyphs and sum(counts) < expected:
-        counts[max(range(len(glyphs)), key=per_digit)] += 1
-    while expected is not None and sum(counts) > expected and max(counts) > 1:
-        counts[min((k for k in range(len(glyphs)) if counts[k] > 1), key=per_digit)] -= 1
-    return counts
-
-
-def _split(glyph: Glyph, parts: int, ink: np.ndarray, component_map: np.ndarray, threshold: int,
-           scorer: Scorer | None) -> list[Glyph]:
-    """A blob of ``parts`` touching digits as that many glyphs, cut by ``splitting.split_blob``."""
-    if parts == 1:
-        return [glyph]
-    b = glyph.box
-    own = np.isin(component_map[b.top : b.bottom, b.left : b.right], glyph.component_ids)
-    block = np.where(own, ink[b.top : b.bottom, b.left : b.right], 0)
-    to_glyph = lambda p: Glyph(glyph.component_ids, Box(b.top + p.top, b.top + p.bottom, b.left + p.left,
-                                                        b.left + p.right), touching=True)
-    crop = lambda p: mnist_form(digit_crop(ink, component_map, to_glyph(p), threshold))
-    return [to_glyph(p) for p in split_blob(block, parts, crop, scorer)]
 
 
 def _to_original(box: Box, factor: int, offset: tuple[int, int]) -> Box:
