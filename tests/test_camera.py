@@ -115,7 +115,8 @@ def test_touching_digits_are_flagged_not_hidden(classifier, digits):
         flagged += any(d.touching for d in result.digits)
         assert len(result.digits) >= 3 or result.score is None or result.score < 0.99
     assert flagged >= 20  # overlapping digits are found and marked as such
-    assert right >= 12, right  # and, split at the weakest column, many still read right
+    print(f"touching numbers read: {right} of 40")
+    assert right >= 30, right  # 34 cut by outline and model; 25 at the weakest column
 
 
 def test_image_folder_skips_unreadable_files(tmp_path, digits):
