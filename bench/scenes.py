@@ -112,11 +112,12 @@ def render_number(digits: np.ndarray, scene: Scene, rng: np.random.Generator,
     when they overlap (touching digits). The line is then placed, rotated and tilted as one.
     """
     height = scene.height * min(FRAME)
-    inks = [_trim(_ink(d, replace(scene, height=scene.height * rng.uniform(0.92, 1.08)))) for d in digits]
+    sizes = [replace(scene, height=scene.height * rng.uniform(0.92, 1.08)) for _ in digits]
+    inks = [_trim(_ink(d, size)) for d, size in zip(digits, sizes)]
     gaps = [0] + [round(rng.uniform(*gap) * height) for _ in inks[1:]]
     jitter = round(0.04 * height)
-    line = np.zeros((max(i.shape[0] for i in inks) + 2 * jitter, sum(i.shape[1] for i in inks) + sum(gaps)),
-                    np.float32)
+    width = sum(i.shape[1] for i in inks) + sum(gaps)
+    line = np.zeros((max(i.shape[0] for i in inks) + 2 * jitter, width), np.float32)
     x = 0
     for ink, g in zip(inks, gaps):
         x += g

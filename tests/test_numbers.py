@@ -1,5 +1,5 @@
-"""Reading written numbers (issue 15, item 4): touching digits cut where they meet, a digit written in
-two strokes kept whole, ruled lines left out, and a reading score that sorts sure from unsure.
+"""Reading written numbers (issue 15, item 4): touching digits cut where they meet, a digit
+written in two strokes kept whole, ruled lines left out, a reading score that marks unsure readings.
 
 The pictures are built here with Pillow from real held-out MNIST digits (dark ink on white
 paper, a slight blur), not by either frame simulator (tools/frames.py, bench/scenes.py).
@@ -43,7 +43,8 @@ def number_picture(digits: np.ndarray, gap: float, lines: bool = False) -> np.nd
         rows, cols = np.nonzero(digit > 20)
         crop = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
         width = max(1, round(crop.shape[1] * HEIGHT / crop.shape[0]))
-        ink = np.asarray(Image.fromarray(crop).resize((width, HEIGHT), Image.Resampling.BICUBIC)) / 255
+        big = Image.fromarray(crop).resize((width, HEIGHT), Image.Resampling.BICUBIC)
+        ink = np.asarray(big) / 255
         region = page[72 : 72 + HEIGHT, x : x + width]
         np.maximum(region, ink, out=region)
         x += width + round(gap * HEIGHT)
@@ -55,7 +56,9 @@ def number_picture(digits: np.ndarray, gap: float, lines: bool = False) -> np.nd
 
 def reading(classifier, picture, **kwargs) -> list[int]:
     found = find_digits(picture, multi=True, **kwargs)
-    return classifier.scores(np.stack([f.image for f in found])).argmax(axis=1).tolist() if found else []
+    if not found:
+        return []
+    return classifier.scores(np.stack([f.image for f in found])).argmax(axis=1).tolist()
 
 
 def test_touching_pairs_are_cut_where_they_meet(classifier, digits, read_right):
@@ -65,8 +68,9 @@ def test_touching_pairs_are_cut_where_they_meet(classifier, digits, read_right):
     truth = [digits.y_test[p].tolist() for p in pairs]
     by_model = np.mean([reading(classifier, pic, expected=2, scorer=classifier.scores) == t
                         for pic, t in zip(pictures, truth)])
-    by_outline = np.mean([reading(classifier, pic, expected=2) == t for pic, t in zip(pictures, truth)])
-    print(f"touching pairs read: {by_model:.3f} with the model, {by_outline:.3f} by the outline alone")
+    by_outline = np.mean([reading(classifier, pic, expected=2) == t
+                          for pic, t in zip(pictures, truth)])
+    print(f"touching pairs read: {by_model:.3f} with the model, {by_outline:.3f} by outline alone")
     assert by_model >= 0.8  # was 0.67 (100 pairs): the cut at the weakest column near the middle
     assert by_outline >= 0.75
 
@@ -79,7 +83,7 @@ def test_outline_dips_place_the_cut_between_two_zeros():
     pair[:, :24] = zero
     pair[:, 21:] = np.maximum(pair[:, 21:], zero)  # overlapping by 3 columns
     left, right = split_blob(pair, 2)
-    assert 19 <= left.right <= 25 and 19 <= right.left <= 25  # not through the middle of either ring
+    assert 19 <= left.right <= 25 and 19 <= right.left <= 25  # not through the middle of a ring
 
 
 def test_a_digit_written_in_two_strokes_stays_one_digit_with_digits(classifier, digits, read_right):
@@ -88,16 +92,17 @@ def test_a_digit_written_in_two_strokes_stays_one_digit_with_digits(classifier, 
     for others in (rng.choice(read_right, 2) for _ in range(5)):
         idx = [TWO_STROKE_FOUR, *others]
         picture = number_picture(digits.x_test[idx], gap=0.2)
-        assert len(find_digits(picture, multi=True)) == 4  # the stem stands apart: on its own, a fourth digit
+        assert len(find_digits(picture, multi=True)) == 4  # its stem apart: alone, a fourth digit
         read = reading(classifier, picture, expected=3, scorer=classifier.scores)
-        assert len(read) == 3 and read[0] == 4  # with --digits 3, the two nearest pieces are one digit
+        assert len(read) == 3 and read[0] == 4  # with --digits 3, the nearest two are one digit
 
 
 def test_ruled_lines_are_not_read_as_digits(classifier, digits, read_right):
     rng = np.random.default_rng(2)
     for idx in (rng.choice(read_right, 3) for _ in range(5)):
         found = find_digits(number_picture(digits.x_test[idx], gap=0.2, lines=True), multi=True)
-        assert len(found) == 3 and all(60 <= f.box.height <= 110 for f in found)  # the lines were the row
+        assert len(found) == 3  # the lines, the tallest glyphs, used to set the row: "11"
+        assert all(60 <= f.box.height <= 110 for f in found)
 
 
 def test_part_counts_meet_the_digit_count_both_ways():
@@ -124,7 +129,8 @@ def test_a_low_reading_score_marks_unsure_readings(classifier, digits, read_righ
     reader = DigitReader(classifier, multi=True, expected=3)
     results = [reader.read(Frame(i, "n", number_picture(digits.x_test[idx], gap=-0.1)))
                for i, idx in enumerate(numbers)]
-    right = np.array([r.text == "".join(map(str, digits.y_test[idx])) for r, idx in zip(results, numbers)])
+    truth = ["".join(map(str, digits.y_test[idx])) for idx in numbers]
+    right = np.array([r.text == t for r, t in zip(results, truth)])
     score = np.array([r.score for r in results])
     kept = right[score >= np.quantile(score, 0.25)]
     print(f"touching numbers: {right.mean():.3f} read; {kept.mean():.3f} of the 75% best-scored")

@@ -18,8 +18,9 @@ from runtime.imaging.segment import Box, Glyph, touching_count
 from runtime.imaging.splitting import Piece, Scorer, split_blob
 
 
-def digits_of_row(glyphs: list[Glyph], component_map: np.ndarray, ink: np.ndarray, expected: int | None,
-                  crop: Callable[[Glyph], np.ndarray], scorer: Scorer | None = None) -> list[Glyph]:
+def digits_of_row(glyphs: list[Glyph], component_map: np.ndarray, ink: np.ndarray,
+                  expected: int | None, crop: Callable[[Glyph], np.ndarray],
+                  scorer: Scorer | None = None) -> list[Glyph]:
     """One glyph per digit, left to right.
 
     Args:

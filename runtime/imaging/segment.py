@@ -16,7 +16,7 @@ MIN_AREA_FRACTION = 0.1  # a digit has at least this share of the largest blob's
 PIECE_AREA_FRACTION = 0.02  # smaller blobs are specks; larger ones may be a piece of a digit (a 5's bar)
 MIN_HEIGHT_FRACTION = 0.03  # ... and so is one shorter than this share of the image height
 MERGE_MARGIN = 0.15  # pieces within this share of the digit's height of its box belong to it
-ROW_HEIGHT_FRACTION = 0.5  # in a number, digits are at least half, at most twice, as tall as the main one
+ROW_HEIGHT_FRACTION = 0.5  # in a number, digits are 0.5 to 2 times as tall as the main one
 TOUCHING_ASPECT = 1.8  # a blob wider than this times its height is taken as touching digits (a wide 5 reaches 1.7)
 DIGIT_ASPECT = 0.7  # typical width / height of one handwritten digit, to count touching digits
 
@@ -184,7 +184,8 @@ def digit_row(components: list[Component], image_height: int) -> list[Glyph]:
         return []
     main = max(glyphs, key=lambda g: g.area).box
     low, high = ROW_HEIGHT_FRACTION * main.height, main.height / ROW_HEIGHT_FRACTION
-    row = [g for g in glyphs if low <= g.box.height <= high and g.box.top < main.bottom and main.top < g.box.bottom]
+    row = [g for g in glyphs if low <= g.box.height <= high
+           and g.box.top < main.bottom and main.top < g.box.bottom]
     return sorted(row, key=lambda g: g.box.left)
 
 

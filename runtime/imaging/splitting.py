@@ -1,4 +1,4 @@
-"""Split a blob of touching digits into its digits: where the outline dips, and where the model reads best.
+"""Split a blob of touching digits where its outline dips and where the model reads the pieces best.
 
 Two digits written into each other overlap by a stroke's width or more, so the column of
 least ink is a poor guide: between two zeros it lies inside a zero. The outline is a better
@@ -74,8 +74,8 @@ def split_blob(ink: np.ndarray, parts: int, crop: Callable[[Piece], np.ndarray] 
 
 
 def cut_costs(ink: np.ndarray, parts: int) -> np.ndarray:
-    """The cost of cutting before each column 0..W: outline dips lower it, distance from even spacing
-    raises it (0 at the blob's two ends)."""
+    """The cost of cutting before each column 0..W: outline dips lower it, distance from even
+    spacing raises it (0 at the blob's two ends)."""
     height, width = ink.shape
     pitch = width / max(parts, 1)
     column = np.arange(width + 1)
@@ -87,8 +87,8 @@ def cut_costs(ink: np.ndarray, parts: int) -> np.ndarray:
 
 
 def contour_dips(ink: np.ndarray) -> np.ndarray:
-    """Per column, how far the upper outline dips below, plus the lower outline rises above, the
-    outline's extremes on both sides within ``DIP_WINDOW``; in blob heights (0 where it does not)."""
+    """Per column, how far the upper outline dips below, plus the lower outline rises above, its
+    extremes on both sides within ``DIP_WINDOW``; in blob heights (0 where it does not)."""
     height, width = ink.shape
     mask = ink > 0
     filled = mask.any(axis=0)
@@ -105,8 +105,9 @@ def contour_dips(ink: np.ndarray) -> np.ndarray:
     return dips / height
 
 
-def _side_extremes(values: np.ndarray, reach: int, reduce, fill: float) -> tuple[np.ndarray, np.ndarray]:
-    """For each index, ``reduce`` of the ``reach`` values left of it and of the ``reach`` right of it."""
+def _side_extremes(values: np.ndarray, reach: int, reduce,
+                   fill: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each index, ``reduce`` of the ``reach`` values left of it, and of those right of it."""
     padded = np.r_[np.full(reach, fill), values, np.full(reach, fill)]
     windows = sliding_window_view(padded, reach)  # windows[k] = padded[k : k + reach]
     n = len(values)
@@ -125,7 +126,7 @@ def _candidates(costs: np.ndarray, parts: int) -> list[int]:
 
 
 def _spans(ink: np.ndarray, columns: list[int]) -> dict[tuple[int, int], Piece]:
-    """Every piece between two of the columns (or the blob's ends) of a plausible width and height."""
+    """Every piece between two of the columns (or the blob's ends) of plausible width and height."""
     height, width = ink.shape
     edges = [0, *columns, width]
     out = {}
@@ -149,7 +150,7 @@ def _piece(ink: np.ndarray, left: int, right: int) -> Piece | None:
 
 def _cheapest_path(spans: dict[tuple[int, int], float], costs: np.ndarray, width: int,
                    parts: int) -> list[int] | None:
-    """The cut columns 0 < c1 < ... < width through exactly ``parts`` spans, least total cost, or None."""
+    """The edges 0 < c1 < ... < width of ``parts`` spans with the least total cost, or None."""
     best: dict[tuple[int, int], tuple[float, int]] = {(0, 0): (0.0, -1)}
     for step in range(1, parts + 1):
         for (lo, hi), cost in spans.items():

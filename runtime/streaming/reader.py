@@ -101,16 +101,19 @@ class DigitReader:
     """Frame in, digits out: ``find_digits`` then one batched ``Classifier`` call."""
 
     def __init__(self, classifier: Classifier, multi: bool = False, region: Region | None = None,
-                 min_score: float = 0.0, expected: int | None = None):
+                 min_score: float = 0.0, expected: int | None = None, split_by_model: bool = True):
         """Args:
             classifier: the loaded model.
             multi: read a row of digits (a written number) instead of the largest digit.
-            expected: with ``multi``, the number of digits to split touching ones into.
+            expected: with ``multi``, the number's digit count: touching digits are split, and
+                a digit written in two strokes joined, until there are that many.
             region: only look inside (x, y, width, height) of each frame.
             min_score: digits with a lower probability are reported as unsure (class_id None).
+            split_by_model: with ``multi``, cut touching digits where the model reads the pieces
+                best (one more batched call for a frame with touching digits), else by outline.
         """
         self.classifier, self.multi, self.region, self.min_score = classifier, multi, region, min_score
-        self.expected = expected
+        self.expected, self.split_by_model = expected, split_by_model
 
     def read(self, frame: Frame) -> FrameResult:
         """Classify one frame; a frame that cannot be read or processed gives a result with ``error``."""
@@ -118,9 +121,9 @@ class DigitReader:
             return FrameResult(frame.index, frame.origin, error=frame.error or "no image")
         start = time.perf_counter()
         try:
+            scorer = self.classifier.scores if self.multi and self.split_by_model else None
             crops = find_digits(frame.image, multi=self.multi, expected=self.expected,
-                                region=_scaled_region(self.region, frame.scale),
-                                scorer=self.classifier.scores if self.multi else None)
+                                region=_scaled_region(self.region, frame.scale), scorer=scorer)
         except ImageError as exc:
             return FrameResult(frame.index, frame.origin, error=f"{frame.origin}: {exc}")
         found = time.perf_counter()
