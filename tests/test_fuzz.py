@@ -192,10 +192,12 @@ def test_load_image_refuses_or_reads(tmp_path, kind, cut, flips):
                       hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=60)),
        region=st.none() | st.tuples(st.integers(-100, 100), st.integers(-100, 100),
                                     st.integers(-5, 200), st.integers(-5, 200)),
-       multi=st.booleans(), expected=st.none() | st.integers(1, 8))
-def test_find_digits_on_any_array(arr, region, multi, expected):
+       multi=st.booleans(), expected=st.none() | st.integers(1, 8), scored=st.booleans())
+def test_find_digits_on_any_array(arr, region, multi, expected, scored):
+    scorer = (lambda crops: np.full((len(crops), 10), 0.1, np.float32)) if scored else None  # a model
     try:
-        crops = find_digits(arr, multi=multi, region=region, expected=expected if multi else None)
+        crops = find_digits(arr, multi=multi, region=region, expected=expected if multi else None,
+                            scorer=scorer)
     except ImageError as exc:
         assert str(exc)
         return

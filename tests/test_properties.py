@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 from runtime.common.errors import ImageError
 from runtime.imaging.preprocess import find_digits, to_mnist
 from runtime.imaging.segment import connected_components
+from runtime.imaging.splitting import split_blob
 
 DTYPES = st.sampled_from([np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64, np.bool_])
 
@@ -89,3 +90,16 @@ def test_find_digits_gives_valid_crops_or_a_clear_error(arr, multi):
     for crop in found:
         assert crop.image.shape == (28, 28) and crop.image.dtype == np.uint8
         assert crop.box.height > 0 and crop.box.width > 0
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ink=hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=48)),
+       parts=st.integers(1, 6), scored=st.booleans())
+def test_split_blob_gives_ordered_pieces_inside_the_blob(ink, parts, scored):
+    scorer = (lambda crops: np.random.default_rng(0).dirichlet(np.ones(10), len(crops))) if scored else None
+    pieces = split_blob(ink, parts, lambda p: np.zeros((28, 28), np.uint8), scorer)
+    assert len(pieces) <= parts and (pieces or not ink.any())
+    for p in pieces:
+        assert 0 <= p.top < p.bottom <= ink.shape[0] and 0 <= p.left < p.right <= ink.shape[1]
+        assert ink[p.top : p.bottom, p.left : p.right].any()
+    assert all(a.right <= b.left for a, b in zip(pieces, pieces[1:]))  # left to right, apart

@@ -17,7 +17,8 @@ gap, each a small numpy-in, numpy-out function:
 4. ``ink_threshold``: ink must stand out from the paper by ``MIN_CONTRAST``
    levels, else the picture has no digit. That is the only test of "is there
    ink": a blob that stands out is ink, sharp or blurred (``DigitCrop.soft``);
-5. find the digit(s) among the connected components (``runtime.imaging.segment``);
+5. find the digit(s) among the connected components (``runtime.imaging.segment``); a written
+   number's row becomes one glyph per digit (``row``, ``splitting``: touching digits cut);
 6. ``digit_crop`` + ``mnist_form``: crop, stretch the stroke to 255, thin a marker's
    stroke, fit into 20x20 and centre by centre of mass in 28x28.
 
