@@ -226,7 +226,8 @@ def classify(
     = "camera:0",
     multi: Annotated[bool, typer.Option(help="Read a written number (several digits, left to right).")] = False,
     digits: Annotated[Optional[int], typer.Option(
-        help="With --multi: the number's digit count; touching digits are split until it is met.", min=1)] = None,
+        help="With --multi: the number's digit count; touching digits are split (and a digit "
+             "written in two strokes joined) until it is met.", min=1)] = None,
     min_score: Annotated[float, typer.Option(help="Report digits below this probability as unsure (?).",
                                              min=0.0, max=1.0)] = 0.0,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames.", min=1)] = None,

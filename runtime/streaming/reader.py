@@ -65,7 +65,10 @@ class FrameResult:
 
     @property
     def score(self) -> float | None:
-        """The probability that the whole reading is right: the product of the digits' scores."""
+        """How sure the whole reading is: the product of its digits' probabilities.
+
+        A ranking rather than a calibrated probability: a caller that rejects readings below a
+        threshold keeps the surer ones (bench/results-camera.md: how exact reads rise with it)."""
         return float(np.prod([d.score for d in self.digits])) if self.digits else None
 
     @property
