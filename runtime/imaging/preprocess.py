@@ -392,7 +392,8 @@ def find_digits(image: np.ndarray, multi: bool = False, region: Region | None = 
         multi: read a written number left to right instead of the one largest digit.
         region: only look inside (x, y, width, height).
         expected: with ``multi``, how many digits the number has (a meter's
-            digit count): touching digits are split until there are that many.
+            digit count): touching digits are split, and a digit written in two
+            strokes joined, until there are that many.
         scorer: with ``multi``, the model's probabilities for a batch of 28x28 crops; touching
             digits are then cut where the model reads the pieces best (``splitting``).
 
