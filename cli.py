@@ -8,7 +8,6 @@ one line on stderr. TensorFlow is imported only inside ``train``, ``export`` and
 LiteRT / tflite-runtime (``report`` also needs matplotlib).
 """
 
-from __future__ import annotations
 
 import functools
 import os
@@ -23,6 +22,10 @@ def _interrupted_while_starting(signum, frame) -> None:
 
 
 signal.signal(signal.SIGINT, _interrupted_while_starting)  # main() hands Ctrl-C back to Python
+# No command needs more than one BLAS thread (the frame path uses none, training's matrices are small):
+# OpenBLAS would start one per core when numpy is imported, spinning them costs ~20 ms of every
+# start, and under load they fight the rest of the machine for its cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402 - after the handler: a Ctrl-C during these imports is one line
 from typing import Annotated, Optional  # noqa: E402
