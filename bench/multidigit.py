@@ -15,7 +15,7 @@ sorts right from wrong (the share read exactly among the readings kept when the
 lowest-scored 10% and 20% are rejected, and the score's ROC AUC); and the median time
 per frame.
 
-    python bench/multidigit.py --model MODEL.int8.tflite [--numbers 1000] [--constants]
+    python bench/multidigit.py --model M.int8.tflite [--numbers 1000] [--constants --model-note T]
 
 ``--constants`` reads the touching numbers of both sources with each constant of
 runtime/imaging/splitting.py at half and double its value, and without the model (cuts
@@ -164,9 +164,10 @@ def constants(clf: Classifier, x: np.ndarray, y: np.ndarray, count: int) -> dict
     return out
 
 
-def constants_markdown(table: dict, count: int) -> str:
+def constants_markdown(table: dict, count: int, model: str) -> str:
     lines = [f"# Touching numbers: the evidence behind each constant ({date.today().isoformat()})",
-             "", f"Machine: {machine.describe()}. {count} numbers per source, 3 held-out MNIST "
+             "", f"Machine: {machine.describe()}. Model: {model}. {count} numbers per source, "
+             "3 held-out MNIST "
              "digits the model reads right, overlapping by 5-15% of their height, read with "
              "`--digits 3` (bench/multidigit.py --constants). Each row moves one constant of "
              "runtime/imaging/splitting.py; a value is kept where both sources are flat around it.",
@@ -181,6 +182,7 @@ def constants_markdown(table: dict, count: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="an int8 model of mnist-5k")
+    parser.add_argument("--model-note", default="the int8 model given", help="its description")
     parser.add_argument("--numbers", type=int, default=NUMBERS)
     parser.add_argument("--constants", action="store_true", help="each constant at half and double")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-numbers.md")
@@ -189,7 +191,7 @@ def main() -> None:
     clf = Classifier(args.model, num_threads=1)
     if args.constants:
         table = constants(clf, data.x_test, data.y_test, args.numbers)
-        args.out.write_text(constants_markdown(table, args.numbers))
+        args.out.write_text(constants_markdown(table, args.numbers, args.model_note))
         print(args.out.read_text())
         return
     figures = read_numbers(clf, data.x_test, data.y_test, args.numbers)
