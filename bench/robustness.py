@@ -155,7 +155,10 @@ def _constants(clf: Classifier, sources: dict) -> dict:
         value = getattr(module, name)
         rows = {}
         for factor in (0.5, 1.0, 2.0):
-            setattr(module, name, type(value)(value * factor) if factor != 1.0 else value)
+            moved = value * factor
+            if name.endswith("PERCENTILE"):  # a percentile stops at 100
+                moved = min(moved, 100)
+            setattr(module, name, type(value)(moved) if factor != 1.0 else value)
             try:
                 steps = [_step({"plain": clf}, sources, scene) for scene in PROBES]
             finally:
