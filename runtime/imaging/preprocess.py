@@ -298,7 +298,7 @@ def digit_crop(ink: np.ndarray, component_map: np.ndarray, glyph: Glyph, thresho
     floor = threshold * FLOOR_LEVEL / INK_LEVEL
     crop = np.clip(crop - floor, 0, None)
     values = crop[own]
-    rank = len(values) * STROKE_PERCENTILE // 100
+    rank = min(len(values) - 1, len(values) * STROKE_PERCENTILE // 100)
     stroke = float(np.partition(values, rank)[rank]) if len(values) else float(crop.max())
     if stroke > 0:
         crop *= 255.0 / stroke
