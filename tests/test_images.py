@@ -10,7 +10,7 @@ from PIL import Image
 
 from runtime.common.errors import ImageError
 from runtime.imaging.image_files import MAX_OUTPUT_PIXELS, load_image, read_image
-from runtime.imaging.preprocess import to_grayscale, to_mnist
+from runtime.imaging.preprocess import find_digits, to_grayscale, to_mnist
 
 
 def paper_digit(digit: np.ndarray, size: int = 140, paper: int = 225) -> np.ndarray:
@@ -53,6 +53,9 @@ def test_grayscale_shapes():
     assert to_grayscale(np.zeros((5, 6, 4), np.uint8)).shape == (5, 6)
     with pytest.raises(ImageError, match="shape"):
         to_grayscale(np.zeros((5, 6, 2)))
+    for empty in ((0, 400, 3), (400, 0, 3)):  # a colour frame with no rows or columns: one line, not a traceback
+        with pytest.raises(ImageError, match="shape"):
+            find_digits(np.zeros(empty, np.uint8))
 
 
 @pytest.mark.parametrize("mode,fmt", [("L", "PNG"), ("RGB", "JPEG"), ("RGBA", "PNG"), ("P", "PNG"),

@@ -37,19 +37,24 @@ FAKE_COMPILER = textwrap.dedent("""\
 """)
 
 
+def reexport(src: Path, folder: Path, *flags: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Copy a trained model's artifacts from ``src`` into ``folder`` and run ``export`` there with ``flags``."""
+    for name in ("model.keras", "metrics.json", "labels.txt"):
+        shutil.copy(src / name, folder / name)
+    proc = run_cli("export", "--model-dir", str(folder), *flags, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 @pytest.fixture(scope="module")
 def exported(digits_model, tmp_path_factory):
     """``export --all`` through the CLI, with the stand-in compiler on PATH."""
     src, _ = digits_model
     folder = tmp_path_factory.mktemp("targets")
-    for name in ("model.keras", "metrics.json", "labels.txt"):
-        shutil.copy(src / name, folder / name)
     bin_dir = tmp_path_factory.mktemp("bin")
     (bin_dir / "edgetpu_compiler").write_text(FAKE_COMPILER.format(python=sys.executable))
     (bin_dir / "edgetpu_compiler").chmod(0o755)
-    proc = run_cli("export", "--model-dir", str(folder), "--all", "--json",
-                   env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
-    assert proc.returncode == 0, proc.stderr
+    proc = reexport(src, folder, "--all", "--json", env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
     return folder, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -112,10 +117,7 @@ def test_integer_graphs_carry_no_division_and_no_run_time_shape_ops(exported, di
 @pytest.mark.tensorflow
 def test_int8_io_has_no_operator_outside_the_math_and_agrees_with_uint8_io(digits_model, digits, tmp_path):
     src, _ = digits_model
-    for name in ("model.keras", "metrics.json", "labels.txt"):
-        shutil.copy(src / name, tmp_path / name)
-    proc = run_cli("export", "--model-dir", str(tmp_path), "--io", "int8")
-    assert proc.returncode == 0, proc.stderr
+    reexport(src, tmp_path, "--io", "int8")
     from runtime import Classifier
     from runtime.modelfile.reader import read_model
 
@@ -207,10 +209,7 @@ def test_inspect_verdicts(exported):
 @pytest.mark.tensorflow
 def test_per_channel_export_is_larger_and_not_for_micro(exported, tmp_path):
     folder, _ = exported
-    for name in ("model.keras", "metrics.json", "labels.txt"):
-        shutil.copy(folder / name, tmp_path / name)
-    proc = run_cli("export", "--model-dir", str(tmp_path), "--per-channel", "--c-array")
-    assert proc.returncode == 0, proc.stderr
+    reexport(folder, tmp_path, "--per-channel", "--c-array")
     per_channel = inspect_json(tmp_path / "model.int8.tflite")
     per_tensor = inspect_json(folder / "model.int8.tflite")
     assert per_channel["size_bytes"] > per_tensor["size_bytes"]

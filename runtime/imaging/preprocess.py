@@ -147,19 +147,13 @@ def _camera_working_copy(image: np.ndarray, region: Region | None) -> tuple[np.n
     level). (None, 0) for every other input, which takes the general path.
     """
     image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
-        return None, 0
-    h, w = image.shape[:2]
-    top, left, bottom, right = 0, 0, h, w
-    if region is not None:
-        x, y, rw, rh = region
-        top, left, bottom, right = max(0, y), max(0, x), min(h, y + rh), min(w, x + rw)
-        if rw <= 0 or rh <= 0 or bottom <= top or right <= left:
-            return None, 0  # the general path says what is wrong with the region
-    factor = -(-max(bottom - top, right - left) // WORK_SIDE)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4) or min(image.shape[:2]) < 1:
+        return None, 0  # the general path takes it, or says what is wrong with it
+    frame = crop_region(image, region)
+    factor = -(-max(frame.shape[:2]) // WORK_SIDE)
     if factor == 1:
         return None, 0
-    rgb = Image.fromarray(np.ascontiguousarray(image[top:bottom, left:right, :3]))
+    rgb = Image.fromarray(np.ascontiguousarray(frame[:, :, :3]))
     return np.asarray(rgb.reduce(factor).convert("L")), factor
 
 
