@@ -1,8 +1,9 @@
 """Find digits in a binary ink mask: connected components, the main digit, a row of digits.
 
-Connected components are labelled over horizontal runs of ink (two passes with
-union-find over runs, the classic run-length method), so the work grows with the
-number of runs, a few hundred for a frame with a digit in it, not with the pixels.
+Connected components are labelled over horizontal runs of ink (the classic run-length
+method: runs touching a run of the row above are joined), so the work grows with the
+number of runs, a few hundred for a frame with a digit in it, not with the pixels; each
+step is a whole-array numpy operation, without a Python loop over runs.
 Everything is numpy in, plain data out; no OpenCV or SciPy.
 """
 
@@ -84,54 +85,59 @@ def connected_components(mask: np.ndarray) -> tuple[np.ndarray, list[Component]]
     """
     mask = np.asarray(mask, dtype=bool)
     h, w = mask.shape
-    padded = np.zeros((h, w + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    edges = np.diff(padded, axis=1)
-    rows, cols = np.nonzero(edges)  # row-major: each run's start (+1) is followed by its end (-1)
-    run_rows, run_starts, run_ends = rows[0::2], cols[0::2], cols[1::2]
-    parent = list(range(len(run_rows)))
-    _join_runs(run_rows.tolist(), run_starts.tolist(), run_ends.tolist(), parent)
-    roots = np.array([_find(parent, i) for i in range(len(parent))], dtype=np.int64)
-    unique_roots, run_label = np.unique(roots, return_inverse=True)
+    rows, starts, ends = _runs(mask)
+    above, below = _touching_runs(rows, starts, ends, w)
+    unique_roots, run_label = np.unique(_label_runs(len(rows), above, below), return_inverse=True)
     component_map = np.zeros((h, w), dtype=np.int32)
-    component_map[mask] = np.repeat(run_label.astype(np.int32) + 1, run_ends - run_starts)  # row-major, like the runs
-    components = _describe(run_rows, run_starts, run_ends, run_label, len(unique_roots))
+    component_map[mask] = np.repeat(run_label.astype(np.int32) + 1, ends - starts)  # row-major, like the runs
+    components = _describe(rows, starts, ends, run_label, len(unique_roots))
     return component_map, sorted(components, key=lambda c: c.area, reverse=True)
 
 
-def _join_runs(rows: list[int], starts: list[int], ends: list[int], parent: list[int]) -> None:
-    """Union every run with the runs of the previous row it touches (8-connectivity)."""
-    prev_lo = prev_hi = cur_lo = 0
-    n = len(rows)
-    i = 0
-    while i < n:
-        row = rows[i]
-        cur_lo = i
-        while i < n and rows[i] == row:
-            i += 1
-        if cur_lo > 0 and rows[cur_lo - 1] == row - 1:
-            j = prev_lo
-            for k in range(cur_lo, i):
-                while j < prev_hi and ends[j] < starts[k]:  # previous run ends left of this one (diagonal ok)
-                    j += 1
-                m = j
-                while m < prev_hi and starts[m] <= ends[k]:
-                    _union(parent, k, m)
-                    m += 1
-        prev_lo, prev_hi = cur_lo, i
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each horizontal run of ink, row-major: its row, first column and end column (exclusive)."""
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), dtype=bool)  # blank columns at both ends: no run crosses a row
+    padded[:, 1:-1] = mask
+    flat = padded.ravel()
+    rows, cols = np.divmod(np.flatnonzero(flat[1:] != flat[:-1]), w + 2)  # a run's start, then its end
+    return rows[0::2], cols[0::2], cols[1::2]
 
 
-def _find(parent: list[int], i: int) -> int:
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
+def _touching_runs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int):
+    """The pairs of runs that touch (8-connectivity): (upper, lower) run indices, adjacent rows.
+
+    The runs of one row are sorted and disjoint, so the runs of the row above touching run k
+    are one index range: from the first ending at or after k's start to the last starting at
+    or before k's end (ends are exclusive, so equality is a diagonal touch).
+    """
+    stride = width + 2  # row-major keys: every key of a row is below every key of the next
+    above = (rows - 1) * stride
+    first = np.searchsorted(rows * stride + ends, above + starts, side="left")
+    last = np.searchsorted(rows * stride + starts, above + ends, side="right")
+    counts = np.maximum(last - first, 0)
+    lower = np.repeat(np.arange(len(rows)), counts)
+    offsets = np.arange(len(lower)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(first, counts) + offsets, lower
 
 
-def _union(parent: list[int], a: int, b: int) -> None:
-    ra, rb = _find(parent, a), _find(parent, b)
-    if ra != rb:
-        parent[max(ra, rb)] = min(ra, rb)
+def _label_runs(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest run index of each run's component, given the touching pairs (a[i], b[i]).
+
+    Label propagation with pointer jumping: every pair hooks the larger of its two labels
+    onto the smaller, then every label follows its chain to the end; a few rounds settle it.
+    """
+    labels = np.arange(count)
+    while True:
+        label_a, label_b = labels[a], labels[b]
+        if np.array_equal(label_a, label_b):
+            return labels
+        low = np.minimum(label_a, label_b)
+        np.minimum.at(labels, label_a, low)
+        np.minimum.at(labels, label_b, low)
+        jumped = labels[labels]
+        while not np.array_equal(jumped, labels):
+            labels, jumped = jumped, jumped[jumped]
 
 
 def _describe(rows, starts, ends, run_label, count: int) -> list[Component]:
