@@ -50,7 +50,7 @@ bench-device: $(VENV)/.installed $(DEVICE_VENV)/.installed  ## cold start, RSS, 
 $(DEVICE_VENV)/.installed: pyproject.toml
 	python3 -m venv $(DEVICE_VENV)
 	$(DEVICE_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(DEVICE_VENV)/bin/python -m pip install --quiet -e '.[litert]'
+	$(DEVICE_VENV)/bin/python -m pip install --quiet '.[litert]'
 	touch $@
 
 # The device end on an emulated Raspberry Pi OS 64-bit (qemu-user + debootstrap, as root; not in CI).

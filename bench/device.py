@@ -10,9 +10,12 @@ Library: ``Classifier.classify`` per image against a raw ``invoke`` on the same 
 one batched call over 1,000 images, and one 640x480 camera frame to a label, idle and
 with the other cores busy.
 
-The one-shot commands run in a device-like venv (runtime only: ``pip install '.[litert]'``,
-the Makefile's ``.venv-device``), so that the workstation's extras (TensorFlow, pydantic)
-do not load; the library figures are measured in this process.
+The one-shot commands are the ``mnist-edge`` command of a device-like venv (runtime only:
+``pip install '.[litert]'``, the Makefile's ``.venv-device``), into which this checkout is
+first installed as a wheel, as a device user gets it: byte-compiled, no editable-install
+finder, no workstation extras (TensorFlow, pydantic). Every round runs each command once,
+and a ratio is the median of the rounds' own ratios, so a busy moment weighs on both sides.
+The library figures are measured in this process.
 
     python bench/device.py [--device-python .venv-device/bin/python] [--runs 15]
 """
@@ -48,7 +51,6 @@ inp, out = it.get_input_details()[0], it.get_output_details()[0]
 it.set_tensor(inp["index"], (255 - x)[None, :, :, None]); it.invoke(); print(it.get_tensor(out["index"]).argmax())
 """
 DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
-SOURCES = ("cli.py", "cli_render.py", "runtime", "calibration")  # what the device commands import
 
 
 # A small launcher forks and waits for the command: ru_maxrss of a child starts from its parent's
@@ -65,9 +67,9 @@ print(json.dumps([os.waitstatus_to_exitcode(status), time.perf_counter() - start
 """
 
 
-def run_once(argv: list[str], env: dict) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one fresh process running ``argv``."""
-    proc = subprocess.run(["/usr/bin/env", "python3", "-I", "-S", "-c", LAUNCHER, *argv], env=env,
+def run_once(argv: list[str], env: dict, cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one fresh process running ``argv`` in ``cwd``."""
+    proc = subprocess.run(["/usr/bin/env", "python3", "-I", "-S", "-c", LAUNCHER, *argv], env=env, cwd=cwd,
                           capture_output=True, text=True)
     code, wall, rss_kb = json.loads(proc.stdout.strip().splitlines()[-1])
     if code != 0:
@@ -75,24 +77,44 @@ def run_once(argv: list[str], env: dict) -> tuple[float, float]:
     return wall, rss_kb / 1024
 
 
-def one_shot(python: str, model: Path, digit: Path, runs: int, cache: Path) -> dict:
-    """Medians of the command and the bare script, alternated so both see the same machine load."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(ROOT)}
+def install(python: str, folder: Path) -> Path:
+    """Install this checkout into the device venv as a device user gets it, a wheel (pip
+    byte-compiles it), and return its ``mnist-edge`` command. Only our package is replaced:
+    the venv's numpy, Pillow, LiteRT and typer stay as they are."""
+    from tools.pi_check.reference import build_wheel
+
+    wheel = build_wheel(ROOT, folder / "dist")
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel)],
+                   check=True)
+    return Path(python).parent / "mnist-edge"
+
+
+def one_shot(python: str, model: Path, digit: Path, runs: int, folder: Path) -> dict:
+    """Medians of the command and the bare script, alternated so both see the same machine load;
+    each ratio is the median of the rounds' own ratios (a round runs every command once)."""
+    python = str(Path(python).absolute())  # not resolved: a venv's python is a link to the base one
+    env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    # Byte-compiled first, as pip leaves an installed wheel: else every run compiles our modules
-    # from source, which the bare script (site-packages only) never pays.
-    subprocess.run([python, "-m", "compileall", "-q", *SOURCES], cwd=ROOT, env=env, check=True)
-    cli, bare = [python, str(ROOT / "cli.py")], [python, "-c", BARE_SCRIPT, str(model), str(digit)]
-    first = run_once([*cli, "predict", str(model), str(digit)], env)  # empty cache: pays for the child probe
-    rows = {"predict": [], "bare": [], "--version": [], "--help": [], "inspect": []}
+    env.pop("PYTHONPATH", None)
+    command = str(install(python, folder))
+    bare = [python, "-c", BARE_SCRIPT, str(model), str(digit)]
+    first = run_once([command, "predict", str(model), str(digit)], env, folder)  # empty cache: pays for the child probe
+    argvs = {"predict": [command, "predict", str(model), str(digit)], "bare": bare,
+             "--version": [command, "--version"], "--help": [command, "--help"],
+             "inspect": [command, "inspect", str(model), "--no-tensors"]}
+    rows = {name: [] for name in argvs}
     for _ in range(runs):
-        rows["predict"].append(run_once([*cli, "predict", str(model), str(digit)], env))
-        rows["bare"].append(run_once(bare, env))
-        rows["--version"].append(run_once([*cli, "--version"], env))
-        rows["--help"].append(run_once([*cli, "--help"], env))
-        rows["inspect"].append(run_once([*cli, "inspect", str(model), "--no-tensors"], env))
-    medians = {k: (float(np.median([w for w, _ in v])), float(np.median([r for _, r in v]))) for k, v in rows.items()}
-    return {"first_predict": first, **medians}
+        for name, argv in argvs.items():
+            rows[name].append(run_once(argv, env, folder))
+    result = {"first_predict": first}
+    for name, samples in rows.items():
+        wall, rss = np.array(samples).T
+        bare_wall, bare_rss = np.array(rows["bare"]).T
+        result[name] = {"wall": float(np.median(wall)), "rss": float(np.median(rss)),
+                        "wall_ratio": float(np.median(wall / bare_wall)),
+                        "wall_ratio_iqr": [float(q) for q in np.percentile(wall / bare_wall, [25, 75])],
+                        "rss_ratio": float(np.median(rss / bare_rss))}
+    return result
 
 
 def library(model: Path, digits: np.ndarray, frame: np.ndarray) -> dict:
@@ -170,26 +192,30 @@ def build_inputs(folder: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
 
 def markdown(shot: dict, lib: dict, python: str) -> str:
     """The results page."""
-    p, b = shot["predict"], shot["bare"]
+    bare, first = shot["bare"], shot["first_predict"]
+    venv = Path(python).relative_to(ROOT) if Path(python).is_relative_to(ROOT) else python
     lines = [
         "# The device end: one-shot commands and the library, beside bare LiteRT",
         "",
         f"Measured by `bench/device.py` on {date.today()}, {machine.describe()}. One-shot commands: "
-        f"`{Path(python).relative_to(ROOT) if Path(python).is_relative_to(ROOT) else python}`, a runtime-only "
-        "venv (`pip install '.[litert]'`), the sources byte-compiled as pip leaves an installed wheel; "
-        "library calls: the bench's own process, one interpreter thread.",
+        f"the `mnist-edge` command of `{venv}`, a runtime-only venv (`pip install '.[litert]'`) into which "
+        "this checkout was installed as a wheel (byte-compiled by pip, as on a device), run from an empty "
+        "folder; every round runs each command once, and a ratio is the median of the rounds' own ratios "
+        "(in brackets: their quartiles). Library calls: the bench's own process, one interpreter thread.",
         "",
         "| one fresh process | median wall | median peak RSS | wall / bare | RSS / bare |",
         "|---|---|---|---|---|",
-        f"| bare LiteRT script (load, resize, invoke) | {b[0]:.3f} s | {b[1]:.1f} MB | 1 | 1 |",
-        f"| `mnist-edge predict` (model proven before) | {p[0]:.3f} s | {p[1]:.1f} MB | "
-        f"{p[0] / b[0]:.2f}x | {p[1] / b[1]:.2f}x |",
-        f"| `mnist-edge predict`, first run on this file (child probe) | {shot['first_predict'][0]:.3f} s | "
-        f"{shot['first_predict'][1]:.1f} MB | {shot['first_predict'][0] / b[0]:.2f}x | |",
+        f"| bare LiteRT script (load, resize, invoke) | {bare['wall']:.3f} s | {bare['rss']:.1f} MB | 1 | 1 |",
     ]
-    for name in ("inspect", "--help", "--version"):
-        w, r = shot[name]
-        lines.append(f"| `mnist-edge {name}` | {w:.3f} s | {r:.1f} MB | {w / b[0]:.2f}x | {r / b[1]:.2f}x |")
+    names = {"predict": "`mnist-edge predict` (model proven before)", "inspect": "`mnist-edge inspect`",
+             "--help": "`mnist-edge --help`", "--version": "`mnist-edge --version`"}
+    for name, label in names.items():
+        row = shot[name]
+        low, high = row["wall_ratio_iqr"]
+        lines.append(f"| {label} | {row['wall']:.3f} s | {row['rss']:.1f} MB | {row['wall_ratio']:.2f}x "
+                     f"({low:.2f}-{high:.2f}) | {row['rss_ratio']:.2f}x |")
+    lines.insert(-3, f"| `mnist-edge predict`, first run on this file (child probe) | {first[0]:.3f} s | "
+                     f"{first[1]:.1f} MB | {first[0] / bare['wall']:.2f}x | |")
     lines += [
         "",
         "| library call | median | ratio |",
@@ -215,7 +241,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model, digit, digits, frame = build_inputs(Path(tmp))
-        shot = one_shot(args.device_python, model, digit, args.runs, Path(tmp) / "cache")
+        shot = one_shot(args.device_python, model, digit, args.runs, Path(tmp))
         lib = library(model, digits, frame)
     report = markdown(shot, lib, args.device_python)
     args.out.write_text(report)

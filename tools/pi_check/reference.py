@@ -34,9 +34,8 @@ def build_wheel(repo: Path, dist: Path) -> Path:
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(repo), "-w", str(dist)],
         check=True,
     )
-    shutil.rmtree(
-        repo / "build", ignore_errors=True
-    )  # setuptools' scratch, not the project's build/ files
+    for scratch in [repo / "build" / "lib", *(repo / "build").glob("bdist.*")]:
+        shutil.rmtree(scratch, ignore_errors=True)  # setuptools' scratch; build/ also holds the test models
     (wheel,) = dist.glob("mnist_edge-*.whl")
     return wheel
 
