@@ -13,7 +13,8 @@ what a person reads without effort.
     python bench/robustness.py [--per-step 300] [--constants]
 
 ``--constants`` also moves each preprocessing constant to half and double its value
-and measures a probe set on all sources: the evidence behind each value.
+and measures a probe set on all sources, and the project's own simulator frames
+(tools/frames.py) of every held-out MNIST digit: the evidence behind each value.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from export import ExportConfig, export_models  # noqa: E402
 from runtime import Classifier  # noqa: E402
 from runtime.imaging import preprocess, segment  # noqa: E402
 from runtime.imaging.preprocess import find_digits  # noqa: E402
+from tools.frames import digit_frames  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
 
@@ -63,6 +65,7 @@ SWEEPS = [
     ("polarity", ["dark", "light"], {"dark", "light"}),
 ]
 # Probe set for --constants: a plain scene and the steps that press on the preprocessing hardest.
+SIMULATOR = "simulator"  # --constants also reads the project's own frames (tools/frames.py)
 PROBES = [BASE, replace(BASE, blur=8), replace(BASE, stroke=1.5), replace(BASE, height=0.95),
           replace(BASE, height=0.1), replace(BASE, shadow=0.6), replace(BASE, paper="squared"),
           replace(BASE, contrast=0.25)]
@@ -89,7 +92,7 @@ def main() -> None:
         sweeps = {knob: [_step(models, sources, replace(BASE, **{knob: v})) for v in steps]
                   for knob, steps, _ in SWEEPS}
         mixed = _step(models, sources, None)
-        constants = _constants(models[_main(models)], sources) if args.constants else None
+        constants = _constants(models[_main(models)], sources, data) if args.constants else None
     seconds = time.perf_counter() - start
     results = {"clean": clean, "sweeps": sweeps, "mixed": mixed, "constants": constants}
     _plot(results, args.plot)
@@ -137,19 +140,15 @@ def _step(models: dict, sources: dict, scene) -> dict:
     for name, (x, y) in sources.items():
         rng = np.random.default_rng(1)
         found = [find_digits(render(d, scene or random_scene(rng), rng)) for d in x]
-        answered = np.array([bool(f) for f in found])
-        row = {"answered": float(answered.mean())}
-        for model, clf in models.items():
-            preds = np.full(len(y), -1)
-            if answered.any():
-                preds[answered] = clf.scores(np.stack([f[0].image for f in found if f])).argmax(axis=1)
-            row[model] = float(np.mean(preds == y))
-        out[name] = row
+        out[name] = {"answered": float(np.mean([bool(f) for f in found])),
+                     **{model: _read_right(clf, found, y) for model, clf in models.items()}}
     return out
 
 
-def _constants(clf: Classifier, sources: dict) -> dict:
-    """Each constant at half, its value, and double: mean answered and accuracy over the probe scenes."""
+def _constants(clf: Classifier, sources: dict, data) -> dict:
+    """Each constant at half, its value, and double: mean answered and accuracy over the probe scenes,
+    and over the project's own simulator's frames (tools/frames.py) of every held-out MNIST digit."""
+    simulator = list(digit_frames(data.x_test, seed=0))
     out = {}
     for module, name in CONSTANTS:
         value = getattr(module, name)
@@ -161,13 +160,25 @@ def _constants(clf: Classifier, sources: dict) -> dict:
             setattr(module, name, type(value)(moved) if factor != 1.0 else value)
             try:
                 steps = [_step({"plain": clf}, sources, scene) for scene in PROBES]
+                rows[str(factor)] = {s: {"answered": float(np.mean([st[s]["answered"] for st in steps])),
+                                         "accuracy": float(np.mean([st[s]["plain"] for st in steps]))}
+                                     for s in sources}
+                found = [find_digits(frame) for frame in simulator]
+                rows[str(factor)][SIMULATOR] = {"answered": float(np.mean([bool(f) for f in found])),
+                                                "accuracy": _read_right(clf, found, data.y_test)}
             finally:
                 setattr(module, name, value)
-            rows[str(factor)] = {s: {"answered": float(np.mean([st[s]["answered"] for st in steps])),
-                                     "accuracy": float(np.mean([st[s]["plain"] for st in steps]))}
-                                 for s in sources}
         out[name] = {"value": value, "rows": rows}
     return out
+
+
+def _read_right(clf: Classifier, found: list, labels: np.ndarray) -> float:
+    """Accuracy of the first digit ``find_digits`` found in each frame; a frame with none counts wrong."""
+    answered = np.array([bool(f) for f in found])
+    preds = np.full(len(labels), -1)
+    if answered.any():
+        preds[answered] = clf.scores(np.stack([f[0].image for f in found if f])).argmax(axis=1)
+    return float(np.mean(preds == labels))
 
 
 def _plot(results: dict, path: Path) -> None:
@@ -264,7 +275,7 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
     for m in models:
         lines += [_legible_summary(results, m), ""]
     if results["constants"]:
-        lines += _constants_table(results["constants"], sources)
+        lines += _constants_table(results["constants"], [*sources, SIMULATOR])
     lines += ["Reproduce: `python bench/robustness.py` (add `--constants` for the constants' table).", "",
               "<!-- raw: " + json.dumps(results) + " -->"]
     return "\n".join(lines) + "\n"
@@ -292,7 +303,8 @@ def _constants_table(constants: dict, sources: list[str]) -> list[str]:
     lines = ["## Constants: each at half, its value, and double", "",
              "With the default model (augmented), mean over the probe scenes (plain, blur 8, "
              "stroke +1.5, height 0.95 and 0.1, shadow 0.6, squared paper, contrast 0.25): "
-             "answered / accuracy per source.", "",
+             "answered / accuracy per source; simulator: the project's own frames (tools/frames.py) "
+             "of all 1,000 held-out MNIST digits, each in a random scene of its own.", "",
              "| constant | value | " + " | ".join(f"{s} x0.5 / x1 / x2" for s in sources) + " |",
              "|---|---|" + "---|" * len(sources)]
     for name, c in constants.items():
