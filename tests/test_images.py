@@ -58,6 +58,24 @@ def test_grayscale_shapes():
             find_digits(np.zeros(empty, np.uint8))
 
 
+def test_camera_frames_read_alike_in_any_channel_layout(digits):
+    """A camera's B, G, R memory seen through bgr_to_rgb (read without a copy), an RGB array, its
+    RGBA twin and a region of each: the same digits, box and pixels."""
+    from runtime.streaming.sources import bgr_to_rgb
+    from tools.frames import digit_frames
+
+    for rgb in digit_frames(digits.x_test[:6], seed=3):
+        bgr_view = bgr_to_rgb(np.ascontiguousarray(rgb[:, :, ::-1]))
+        rgba = np.dstack([rgb, np.full(rgb.shape[:2], 9, np.uint8)])
+        assert (to_grayscale(bgr_view) == to_grayscale(rgb)).all()
+        for region in (None, (40, 30, 560, 420)):
+            want = find_digits(rgb, region=region)
+            for layout in (bgr_view, rgba, bgr_to_rgb(rgba[:, :, [2, 1, 0, 3]])):
+                got = find_digits(layout, region=region)
+                assert [d.box for d in got] == [d.box for d in want]
+                assert all((g.image == w.image).all() for g, w in zip(got, want))
+
+
 @pytest.mark.parametrize("mode,fmt", [("L", "PNG"), ("RGB", "JPEG"), ("RGBA", "PNG"), ("P", "PNG"),
                                       ("I;16", "PNG"), ("CMYK", "JPEG"), ("1", "BMP")])
 def test_image_modes_load_as_grayscale(tmp_path, digits, mode, fmt):

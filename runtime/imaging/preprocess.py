@@ -97,7 +97,7 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
         image = image[:, :, 0]
     if image.ndim == 3 and image.shape[2] in (3, 4) and min(image.shape[:2]) >= 1:
         if image.dtype == np.uint8:  # the camera case: Pillow's C conversion is ~10x faster than numpy
-            return np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, :3])).convert("L"))
+            return np.asarray(_rgb_image(image).convert("L"))
         if image.dtype.kind == "f" and not np.isfinite(image[:, :, :3]).all():
             raise ImageError("pixel values must be finite numbers (found NaN or infinity)")
         rgb = np.clip(image[:, :, :3], 0, 255).astype(np.float32)  # float64 may exceed float32
@@ -153,8 +153,21 @@ def _camera_working_copy(image: np.ndarray, region: Region | None) -> tuple[np.n
     factor = -(-max(frame.shape[:2]) // WORK_SIDE)
     if factor == 1:
         return None, 0
-    rgb = Image.fromarray(np.ascontiguousarray(frame[:, :, :3]))
-    return np.asarray(rgb.reduce(factor).convert("L")), factor
+    return np.asarray(_rgb_image(frame).reduce(factor).convert("L")), factor
+
+
+def _rgb_image(pixels: np.ndarray) -> Image.Image:
+    """An HxWx3 or HxWx4 uint8 RGB(A) array as a Pillow RGB image.
+
+    A camera's frame is B, G, R in memory (OpenCV, picamera2's "RGB888"), and ``bgr_to_rgb``
+    shows it as RGB by a channel-reversed view. Pillow unpacks that memory as BGR in the pass
+    that reads it anyway, where making the view contiguous first would cost a full-frame copy.
+    """
+    rgb = pixels[:, :, :3]
+    bgr = rgb[:, :, ::-1]
+    if bgr.flags.c_contiguous:
+        return Image.frombuffer("RGB", (bgr.shape[1], bgr.shape[0]), bgr, "raw", "BGR", 0, 1)
+    return Image.fromarray(np.ascontiguousarray(rgb))
 
 
 def is_dark_on_light(gray: np.ndarray) -> bool:
