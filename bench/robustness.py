@@ -304,7 +304,7 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
         lines += [_legible_summary(results, m), ""]
     if results["constants"]:
         lines += _constants_table(results["constants"], [*sources, SIMULATOR])
-    lines += ["Reproduce: `python bench/robustness.py` (add `--constants` for the constants' table).", "",
+    lines += [f"Reproduce: `{' '.join(['python bench/robustness.py', *sys.argv[1:]])}`.", "",
               "<!-- raw: " + json.dumps(results) + " -->"]
     return "\n".join(lines) + "\n"
 
