@@ -126,8 +126,9 @@ def _markdown(data, verification, infos, latency, paths, c_bytes) -> str:
         f"- int8-static: {static.size_bytes:,} bytes = {static.weight_bytes:,} weight bytes "
         f"+ {static.structure_bytes:,} graph structure + {static.associated_bytes:,} embedded labels and facts; "
         f"without the embedded zip the file is {static.flatbuffer_bytes / static.weight_bytes:.3f}x its weights.",
-        f"- int8 (per-channel dense weights, any batch) spends {infos['int8'].size_bytes - static.size_bytes:,} bytes "
-        "more than int8-static on per-channel scales and zero points and the dynamic-batch shape ops.",
+        f"- int8 (any batch) has int8-static's operators and per-tensor weights; its "
+        f"{infos['int8'].size_bytes - static.size_bytes:,} bytes more hold the tensors' shapes with a free "
+        "batch dimension (`--per-channel` would add a scale per output unit).",
         f"- TFLite Micro: {'ready' if micro_verdict(static).ready else 'not ready'}; tensor arena estimate "
         f"{arena_estimate(static):,} bytes; model_data.cc is {c_bytes:,} bytes of C source.",
         f"- Coral Edge TPU: int8-static is {'ready' if edgetpu_verdict(static).ready else 'not ready'} to compile; "
