@@ -166,3 +166,13 @@ def test_every_cut_gets_its_own_candidates():
     chosen = _candidates(costs, 3)
     assert sum(c < 45 for c in chosen) == CANDIDATES_PER_CUT
     assert sum(58 <= c < 63 for c in chosen) == CANDIDATES_PER_CUT
+
+
+def test_a_count_guessed_from_the_shape_is_not_forced():
+    """An "L" with a long foot, as wide as two digits: no cut leaves two pieces of plausible width
+    and height. Cut in two when the count is known (``exact``: one digit much shorter than the
+    other); left whole when the count is only the blob's shape (a 2 with a long tail)."""
+    blob = np.zeros((60, 100), np.uint8)
+    blob[:, :6] = blob[54:, :] = 255
+    assert len(split_blob(blob, 2, exact=True)) == 2
+    assert len(split_blob(blob, 2)) == 1

@@ -9,8 +9,10 @@ every piece between two candidates is cropped as a single digit is, all are read
 batch, and the cuts whose pieces the model reads most surely, plus their cut costs, win
 (dynamic programming over the candidates: segmentation by recognition). Without a model, the
 cut costs alone decide among the same candidates. Each cut draws its candidates from its own
-stretch of the blob, and when no chain of plausibly sized pieces exists (a digit much shorter
-than its neighbour), any pieces that hold ink are allowed: the count asked for is always met.
+stretch of the blob. When the count is known (``--digits``) and no chain of plausibly sized
+pieces exists (a digit much shorter than its neighbour), any pieces that hold ink are allowed:
+the count is met. A count guessed from the blob's shape is not forced: such a blob, most
+often one wide digit (a 2 with a long tail), is left whole.
 
 Everything here is numpy in, plain data out; the crop and the model are callables.
 """
@@ -46,7 +48,7 @@ class Piece:
 
 
 def split_blob(ink: np.ndarray, parts: int, crop: Callable[[Piece], np.ndarray] | None = None,
-               scorer: Scorer | None = None) -> list[Piece]:
+               scorer: Scorer | None = None, exact: bool = False) -> list[Piece]:
     """Cut a blob into ``parts`` pieces by vertical cuts, left to right.
 
     Args:
@@ -54,10 +56,12 @@ def split_blob(ink: np.ndarray, parts: int, crop: Callable[[Piece], np.ndarray] 
         parts: how many digits it holds.
         crop: a piece's 28x28 MNIST-form crop; with ``scorer``, the cuts are chosen by recognition.
         scorer: the model's class probabilities for a batch of crops.
+        exact: ``parts`` is known (a meter's digit count), not guessed from the blob's shape: when
+            no chain of plausibly sized pieces exists, any pieces that hold ink are allowed.
 
     Returns:
         The pieces that hold ink, left to right: ``parts`` of them unless the blob is too
-        narrow to cut (then the whole blob).
+        narrow to cut, or (not ``exact``) no chain of plausible pieces exists: then the whole blob.
     """
     width = ink.shape[1]
     if parts <= 1 or width < 2 * parts:
@@ -65,8 +69,8 @@ def split_blob(ink: np.ndarray, parts: int, crop: Callable[[Piece], np.ndarray] 
         return [piece] if piece else []
     costs = cut_costs(ink, parts)
     columns = _candidates(costs, parts)
-    for plausible in (True, False):  # no chain of plausible pieces (a digit much shorter than its
-        spans = _spans(ink, columns, plausible)  # neighbour, a long tail): the best of any pieces
+    for plausible in (True, False) if exact else (True,):  # no chain of plausible pieces (a digit
+        spans = _spans(ink, columns, plausible)  # much shorter than its neighbour): any pieces
         edges = _cheapest_path(_readings(spans, crop, scorer), costs, width, parts)
         if edges is not None:
             break
