@@ -35,7 +35,7 @@ def digits_of_row(glyphs: list[Glyph], component_map: np.ndarray, ink: np.ndarra
     if expected is not None:
         glyphs = joined(glyphs, expected)
     return [piece for g, parts in zip(glyphs, part_counts(glyphs, expected))
-            for piece in split_glyph(g, parts, component_map, ink, crop, scorer)]
+            for piece in split_glyph(g, parts, component_map, ink, crop, scorer, expected is not None)]
 
 
 def joined(glyphs: list[Glyph], expected: int) -> list[Glyph]:
@@ -64,8 +64,10 @@ def part_counts(glyphs: list[Glyph], expected: int | None) -> list[int]:
 
 
 def split_glyph(glyph: Glyph, parts: int, component_map: np.ndarray, ink: np.ndarray,
-                crop: Callable[[Glyph], np.ndarray], scorer: Scorer | None = None) -> list[Glyph]:
-    """A glyph of ``parts`` touching digits as that many glyphs (``splitting.split_blob``)."""
+                crop: Callable[[Glyph], np.ndarray], scorer: Scorer | None = None,
+                exact: bool = False) -> list[Glyph]:
+    """A glyph of ``parts`` touching digits as that many glyphs (``splitting.split_blob``; ``exact``:
+    the count is known, not guessed from the glyph's shape)."""
     if parts == 1:
         return [glyph]
     b = glyph.box
@@ -76,5 +78,5 @@ def split_glyph(glyph: Glyph, parts: int, component_map: np.ndarray, ink: np.nda
         box = Box(b.top + p.top, b.top + p.bottom, b.left + p.left, b.left + p.right)
         return Glyph(glyph.component_ids, box, touching=True)
 
-    pieces = split_blob(block, parts, lambda p: crop(piece_glyph(p)), scorer)
+    pieces = split_blob(block, parts, lambda p: crop(piece_glyph(p)), scorer, exact)
     return [piece_glyph(p) for p in pieces]

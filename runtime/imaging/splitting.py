@@ -8,7 +8,11 @@ evenly spaced cuts (a penalty). With a model, the cheapest few columns per cut a
 every piece between two candidates is cropped as a single digit is, all are read in one
 batch, and the cuts whose pieces the model reads most surely, plus their cut costs, win
 (dynamic programming over the candidates: segmentation by recognition). Without a model, the
-cut costs alone decide among the same candidates.
+cut costs alone decide among the same candidates. Each cut draws its candidates from its own
+stretch of the blob. When the count is known (``--digits``) and no chain of plausibly sized
+pieces exists (a digit much shorter than its neighbour), any pieces that hold ink are allowed:
+the count is met. A count guessed from the blob's shape is not forced: such a blob, most
+often one wide digit (a 2 with a long tail), is left whole.
 
 Everything here is numpy in, plain data out; the crop and the model are callables.
 """
@@ -44,7 +48,7 @@ class Piece:
 
 
 def split_blob(ink: np.ndarray, parts: int, crop: Callable[[Piece], np.ndarray] | None = None,
-               scorer: Scorer | None = None) -> list[Piece]:
+               scorer: Scorer | None = None, exact: bool = False) -> list[Piece]:
     """Cut a blob into ``parts`` pieces by vertical cuts, left to right.
 
     Args:
@@ -52,25 +56,36 @@ def split_blob(ink: np.ndarray, parts: int, crop: Callable[[Piece], np.ndarray] 
         parts: how many digits it holds.
         crop: a piece's 28x28 MNIST-form crop; with ``scorer``, the cuts are chosen by recognition.
         scorer: the model's class probabilities for a batch of crops.
+        exact: ``parts`` is known (a meter's digit count), not guessed from the blob's shape: when
+            no chain of plausibly sized pieces exists, any pieces that hold ink are allowed.
 
     Returns:
         The pieces that hold ink, left to right: ``parts`` of them unless the blob is too
-        narrow to cut (then the whole blob).
+        narrow to cut, or (not ``exact``) no chain of plausible pieces exists: then the whole blob.
     """
     width = ink.shape[1]
     if parts <= 1 or width < 2 * parts:
         piece = _piece(ink, 0, width)
         return [piece] if piece else []
     costs = cut_costs(ink, parts)
-    spans = _spans(ink, _candidates(costs, parts))
-    if scorer is not None and crop is not None and spans:
-        best = scorer(np.stack([crop(p) for p in spans.values()])).max(axis=1)
-        readings = {span: -float(np.log(max(float(b), 1e-6))) for span, b in zip(spans, best)}
-    else:
-        readings = dict.fromkeys(spans, 0.0)
-    edges = _cheapest_path(readings, costs, width, parts) or [0, width]
+    columns = _candidates(costs, parts)
+    for plausible in (True, False) if exact else (True,):  # no chain of plausible pieces (a digit
+        spans = _spans(ink, columns, plausible)  # much shorter than its neighbour): any pieces
+        edges = _cheapest_path(_readings(spans, crop, scorer), costs, width, parts)
+        if edges is not None:
+            break
+    edges = edges or [0, width]
     pieces = [spans.get((lo, hi)) or _piece(ink, lo, hi) for lo, hi in zip(edges, edges[1:])]
     return [p for p in pieces if p is not None]
+
+
+def _readings(spans: dict[tuple[int, int], Piece], crop: Callable[[Piece], np.ndarray] | None,
+              scorer: Scorer | None) -> dict[tuple[int, int], float]:
+    """Each span's reading cost: minus the log of the model's top probability (0 without a model)."""
+    if scorer is None or crop is None or not spans:
+        return dict.fromkeys(spans, 0.0)
+    best = scorer(np.stack([crop(p) for p in spans.values()])).max(axis=1)
+    return {span: -float(np.log(max(float(b), 1e-6))) for span, b in zip(spans, best)}
 
 
 def cut_costs(ink: np.ndarray, parts: int) -> np.ndarray:
@@ -115,26 +130,35 @@ def _side_extremes(values: np.ndarray, reach: int, reduce,
 
 
 def _candidates(costs: np.ndarray, parts: int) -> list[int]:
-    """The cheapest columns, ``CANDIDATES_PER_CUT`` per cut, at least ``MIN_SEPARATION`` apart."""
+    """The cheapest columns near each cut, ``CANDIDATES_PER_CUT`` per cut, at least ``MIN_SEPARATION``
+    apart. Each cut looks within half a digit pitch of its evenly spaced place, so one cut's deep
+    dips cannot take every candidate and leave another cut none."""
+    width = len(costs) - 1
+    pitch = width / max(parts, 1)
     chosen: list[int] = []
-    for c in np.argsort(costs[1:-1], kind="stable") + 1:
-        if all(abs(int(c) - d) >= MIN_SEPARATION for d in chosen):
-            chosen.append(int(c))
-        if len(chosen) == CANDIDATES_PER_CUT * (parts - 1):
-            break
+    for k in range(1, parts):
+        lo, hi = max(1, round((k - 0.5) * pitch)), min(width - 1, round((k + 0.5) * pitch))
+        taken = 0
+        for c in np.argsort(costs[lo : hi + 1], kind="stable") + lo:
+            if taken == CANDIDATES_PER_CUT:
+                break
+            if all(abs(int(c) - d) >= MIN_SEPARATION for d in chosen):
+                chosen.append(int(c))
+                taken += 1
     return sorted(chosen)
 
 
-def _spans(ink: np.ndarray, columns: list[int]) -> dict[tuple[int, int], Piece]:
-    """Every piece between two of the columns (or the blob's ends) of plausible width and height."""
+def _spans(ink: np.ndarray, columns: list[int], plausible: bool = True) -> dict[tuple[int, int], Piece]:
+    """Every piece between two of the columns (or the blob's ends) of plausible width and height
+    (with ``plausible`` False: every piece that holds ink)."""
     height, width = ink.shape
     edges = [0, *columns, width]
     out = {}
     for i, lo in enumerate(edges):
         for hi in edges[i + 1 :]:
-            if MIN_PIECE * height <= hi - lo <= MAX_PIECE * height:
+            if not plausible or MIN_PIECE * height <= hi - lo <= MAX_PIECE * height:
                 piece = _piece(ink, lo, hi)
-                if piece is not None and piece.bottom - piece.top >= MIN_PIECE_HEIGHT * height:
+                if piece is not None and (not plausible or piece.bottom - piece.top >= MIN_PIECE_HEIGHT * height):
                     out[(lo, hi)] = piece
     return out
 
