@@ -69,8 +69,10 @@ def split_blob(ink: np.ndarray, parts: int, crop: Callable[[Piece], np.ndarray] 
         return [piece] if piece else []
     costs = cut_costs(ink, parts)
     columns = _candidates(costs, parts)
-    for plausible in (True, False) if exact else (True,):  # no chain of plausible pieces (a digit
-        spans = _spans(ink, columns, plausible)  # much shorter than its neighbour): any pieces
+    # With a known count and no chain of plausible pieces (a digit much shorter than its
+    # neighbour), any pieces that hold ink are tried next.
+    for plausible in (True, False) if exact else (True,):
+        spans = _spans(ink, columns, plausible)
         edges = _cheapest_path(_readings(spans, crop, scorer), costs, width, parts)
         if edges is not None:
             break
