@@ -6,7 +6,9 @@ with ``DigitReader(multi=True)``, as ``classify --multi`` does:
 - "any": any held-out digits, gaps 8-30% of the digit height; its ceiling is the
   single-digit accuracy on clean 28x28 digits, cubed;
 - "right": digits the model reads right in MNIST form (ceiling 100%);
-- "touching": the same, overlapping by 5-15% of the height, read with ``--digits 3``.
+- "touching": the same, overlapping by 5-15% of the height, read with ``--digits 3``;
+- "touching, count guessed": the same frames read without ``--digits``, as ``--multi`` alone
+  does: how many digits a blob holds is then guessed from its width.
 
 The frames come from the project's simulator (tools/frames.py: Pillow) and from
 bench/scenes.py's independent path (OpenCV warps, procedural paper, pens, a random
@@ -51,7 +53,8 @@ GAP = (0.08, 0.3)  # share of the digit height between neighbours
 TOUCHING = (-0.15, -0.05)  # overlapping by 5-15% of the height
 REJECT = (0.1, 0.2)  # shares of the lowest-scored readings rejected
 CASES = {"any": "any test digits", "right": "digits the model reads right in MNIST form",
-         "touching": "the same, touching (overlap 5-15% of height), `--digits 3`"}
+         "touching": "the same, touching (overlap 5-15% of height), `--digits 3`",
+         "touching_guessed": "the same touching numbers, `--multi` alone (count guessed)"}
 CONSTANTS = ("MIN_PIECE", "MAX_PIECE", "MIN_PIECE_HEIGHT", "DIP_WINDOW", "DIP_WEIGHT",
              "EVEN_WEIGHT", "CANDIDATES_PER_CUT", "MIN_SEPARATION")
 
@@ -88,7 +91,7 @@ def read_numbers(clf: Classifier, x: np.ndarray, y: np.ndarray, count: int = NUM
     right = np.nonzero(clf.scores(x).argmax(axis=1) == y)[0]
     clean = len(right) / len(y)
     pools = {"any": (np.arange(len(y)), GAP, None), "right": (right, GAP, None),
-             "touching": (right, TOUCHING, 3)}
+             "touching": (right, TOUCHING, 3), "touching_guessed": (right, TOUCHING, None)}
     out: dict = {"clean": clean, "ceiling": clean**3}
     for source, draw in SOURCES.items():
         out[source] = {}
@@ -184,6 +187,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True, help="an int8 model of mnist-5k")
     parser.add_argument("--model-note", default="the int8 model given", help="its description")
     parser.add_argument("--numbers", type=int, default=NUMBERS)
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated, of: " + ", ".join(CASES))
     parser.add_argument("--constants", action="store_true", help="each constant at half and double")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-numbers.md")
     args = parser.parse_args()
@@ -194,7 +198,7 @@ def main() -> None:
         args.out.write_text(constants_markdown(table, args.numbers, args.model_note))
         print(args.out.read_text())
         return
-    figures = read_numbers(clf, data.x_test, data.y_test, args.numbers)
+    figures = read_numbers(clf, data.x_test, data.y_test, args.numbers, tuple(args.cases.split(",")))
     print(f"clean {figures['clean']:.3f}, ceiling {figures['ceiling']:.3f}")
     print("\n".join(markdown(figures)))
     print(json.dumps(figures))
