@@ -99,19 +99,18 @@ def one_shot(python: str, model: Path, digit: Path, runs: int, folder: Path) -> 
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("PYTHONPATH", None)
     command = str(install(python, folder))
-    bare = [python, "-c", BARE_SCRIPT, str(model), str(digit)]
-    first = run_once([command, "predict", str(model), str(digit)], env, folder)  # empty cache: pays for the child probe
-    argvs = {"predict": [command, "predict", str(model), str(digit)], "bare": bare,
+    argvs = {"predict": [command, "predict", str(model), str(digit)],
+             "bare": [python, "-c", BARE_SCRIPT, str(model), str(digit)],
              "--version": [command, "--version"], "--help": [command, "--help"],
              "inspect": [command, "inspect", str(model), "--no-tensors"]}
+    result = {"first_predict": run_once(argvs["predict"], env, folder)}  # empty cache: pays for the child probe
     rows = {name: [] for name in argvs}
     for _ in range(runs):
         for name, argv in argvs.items():
             rows[name].append(run_once(argv, env, folder))
-    result = {"first_predict": first}
+    bare_wall, bare_rss = np.array(rows["bare"]).T
     for name, samples in rows.items():
         wall, rss = np.array(samples).T
-        bare_wall, bare_rss = np.array(rows["bare"]).T
         result[name] = {"wall": float(np.median(wall)), "rss": float(np.median(rss)),
                         "wall_ratio": float(np.median(wall / bare_wall)),
                         "wall_ratio_iqr": [float(q) for q in np.percentile(wall / bare_wall, [25, 75])],

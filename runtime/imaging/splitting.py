@@ -20,10 +20,11 @@ Everything here is numpy in, plain data out; the crop and the model are callable
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from runtime.imaging.segment import Box
 
 MIN_PIECE = 0.12  # a piece is at least this share of the blob's height wide (a "1")
 MAX_PIECE = 1.3  # ... and at most this share (a wide "0" or "2")
@@ -35,16 +36,7 @@ CANDIDATES_PER_CUT = 3  # with a model: columns tried per cut, the cheapest firs
 MIN_SEPARATION = 2  # pixels between two candidate columns
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # [N, 28, 28] -> [N, classes] probabilities
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One digit's part of a blob: its box in the blob's pixels (ends exclusive)."""
-
-    top: int
-    bottom: int
-    left: int
-    right: int
+Piece = Box  # one digit's part of a blob: its box in the blob's own pixels
 
 
 def split_blob(ink: np.ndarray, parts: int, crop: Callable[[Piece], np.ndarray] | None = None,
@@ -160,7 +152,7 @@ def _spans(ink: np.ndarray, columns: list[int], plausible: bool = True) -> dict[
         for hi in edges[i + 1 :]:
             if not plausible or MIN_PIECE * height <= hi - lo <= MAX_PIECE * height:
                 piece = _piece(ink, lo, hi)
-                if piece is not None and (not plausible or piece.bottom - piece.top >= MIN_PIECE_HEIGHT * height):
+                if piece is not None and (not plausible or piece.height >= MIN_PIECE_HEIGHT * height):
                     out[(lo, hi)] = piece
     return out
 
@@ -171,7 +163,7 @@ def _piece(ink: np.ndarray, left: int, right: int) -> Piece | None:
     rows, cols = np.nonzero(block.any(axis=1))[0], np.nonzero(block.any(axis=0))[0]
     if not len(rows):
         return None
-    return Piece(int(rows[0]), int(rows[-1]) + 1, left + int(cols[0]), left + int(cols[-1]) + 1)
+    return Box(int(rows[0]), int(rows[-1]) + 1, left + int(cols[0]), left + int(cols[-1]) + 1)
 
 
 def _cheapest_path(spans: dict[tuple[int, int], float], costs: np.ndarray, width: int,
