@@ -86,6 +86,10 @@ def train(
         "--augment/--no-augment", show_default="augment for mnist and mnist-5k",
         help="Train on randomly shifted, turned, resized, thinned/thickened and blurred "
              "digits; the saved model is the plain classifier.")] = None,
+    deskew: Annotated[Optional[bool], typer.Option(
+        "--deskew/--no-deskew", show_default="deskew for mnist and mnist-5k",
+        help="Shear every digit upright (image moments) in training and, as the exported "
+             "model records, in the runtime.")] = None,
     out_dir: Annotated[Optional[Path], PathOpt(help="Artifacts folder [default: artifacts/DATASET].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last finished epoch.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
@@ -97,7 +101,7 @@ def train(
 
     config = TrainConfig(dataset=dataset, data_dir=_str(data_dir), arch=arch, hidden=_widths(hidden),
                          epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
-                         seed=seed, augment=augment, out_dir=_str(out_dir), resume=resume)
+                         seed=seed, augment=augment, deskew=deskew, out_dir=_str(out_dir), resume=resume)
     print_trained(run_training(config, verbose=0 if quiet else _keras_verbosity()))
 
 

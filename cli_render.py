@@ -49,7 +49,8 @@ def print_trained(result) -> None:
     if result.resume_note:
         say(result.resume_note)
     m = result.metrics
-    augmented = " with augmentation" if m.get("augment") else ""
+    ways = [way for key, way in (("augment", "augmentation"), ("deskew", "deskewed digits")) if m.get(key)]
+    augmented = f" with {' and '.join(ways)}" if ways else ""
     say(f"trained {m['arch']} on {m['dataset']} ({m['source']}){augmented}: "
         f"{m['epochs_run']} epochs in "
         f"{m['train_seconds']:.1f} s, validation {m['val_accuracy']:.2%}, test {m['test_accuracy']:.2%}")
@@ -142,6 +143,8 @@ def print_inspection(inspection, json_out: bool, tensors: bool) -> None:
 
 
 def _facts_line(facts: dict) -> str:
+    from runtime.modelfile.reader import deskewed_input
+
     if not facts:
         return "embedded: no labels or facts (labels.txt beside the model is used, if any)"
     verified = facts.get("verified") if isinstance(facts.get("verified"), dict) else {}
@@ -150,7 +153,8 @@ def _facts_line(facts: dict) -> str:
     labels = facts.get("labels") if isinstance(facts.get("labels"), list) else []
     return (f"embedded: {facts.get('variant', '?')} model of {facts.get('arch', '?')} on "
             f"{facts.get('dataset', '?')}, labels {', '.join(map(str, labels))}; "
-            f"verified {accuracy} on {verified.get('test_images', '?')} test images")
+            f"verified {accuracy} on {verified.get('test_images', '?')} test images"
+            + ("; takes deskewed digits (mnist-edge's runtime deskews them)" if deskewed_input(facts) else ""))
 
 
 def _quantization(tensor: dict) -> str:

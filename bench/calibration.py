@@ -82,7 +82,7 @@ def row(label: str, results: list[tuple[float, float]]) -> str:
 def measure(dataset: str, epochs: int, folder: Path) -> tuple[list[str], list[str]]:
     data = load_dataset(dataset)
     plain = TrainConfig(dataset=dataset, epochs=epochs, patience=epochs, out_dir=str(folder),
-                        augment=False)  # these results measure quantization
+                        augment=False, deskew=False)  # these results measure quantization
     trained = train(plain, data=data, verbose=0)
     scorer = Scorer(import_keras().saving.load_model(trained.model_path, compile=False), data, folder)
     draws, options = [], []

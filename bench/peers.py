@@ -153,7 +153,7 @@ def deploy(dataset: str, epochs: int, folder: Path) -> tuple[list[Deployment], d
     data = load_dataset(dataset)
     ours, qat = folder / "ours", folder / "qat"
     plain = TrainConfig(dataset=dataset, epochs=epochs, patience=epochs, out_dir=str(ours),
-                        augment=False)  # these results measure quantization
+                        augment=False, deskew=False)  # these results measure quantization
     trained = train(plain, data=data, verbose=0)
     start = time.perf_counter()
     exported = export_models(ExportConfig(model_dir=ours), data=data)

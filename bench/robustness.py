@@ -42,7 +42,7 @@ from bench import machine  # noqa: E402
 from bench.scenes import BASE, digit_sources, random_scene, render  # noqa: E402
 from export import ExportConfig, export_models  # noqa: E402
 from runtime import Classifier  # noqa: E402
-from runtime.imaging import preprocess, segment  # noqa: E402
+from runtime.imaging import deskew, preprocess, segment  # noqa: E402
 from runtime.imaging.preprocess import find_digits  # noqa: E402
 from tools.frames import digit_frames  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
@@ -77,7 +77,7 @@ CONSTANTS = [(preprocess, "BACKGROUND_CELLS"), (preprocess, "BACKGROUND_WINDOW")
              (preprocess, "INK_LEVEL"), (preprocess, "FLOOR_LEVEL"), (preprocess, "STROKE_PERCENTILE"),
              (preprocess, "MAX_STROKE"), (preprocess, "CROP_FILL"), (preprocess, "WORK_SIDE"),
              (segment, "MIN_AREA_FRACTION"), (segment, "PIECE_AREA_FRACTION"), (segment, "MIN_HEIGHT_FRACTION"),
-             (segment, "MERGE_MARGIN")]
+             (segment, "MERGE_MARGIN"), (deskew, "MAX_SHEAR")]
 
 
 def main() -> None:

@@ -32,7 +32,8 @@ def model_facts(variant: str, metrics: dict, labels: list[str], verification: Co
         "dataset": metrics.get("dataset"),
         "source": source_kind(metrics.get("source")),  # "IDX files": never a path
         "arch": metrics.get("arch"),
-        "input": {"shape": list(INPUT_SHAPE), "convention": INPUT_CONVENTION},
+        "input": {"shape": list(INPUT_SHAPE), "convention": INPUT_CONVENTION,
+                  "deskew": metrics.get("deskew") is True},  # the runtime shears each image upright first
         "export": {**settings, "tensorflow": metrics.get("tensorflow")},
         "verified": {"test_images": verification.test_images, "accuracy": round(result.accuracy, 6),
                      "float32_accuracy": round(reference.accuracy, 6),

@@ -26,7 +26,7 @@ from runtime.common.files import atomic_path
 from runtime.common.interrupts import HeldInterrupt
 from runtime.inference.comparison import Comparison, compare_models
 from training import artifacts
-from training.datasets import Dataset, load_dataset
+from training.datasets import Dataset, load_dataset, model_input
 
 DEFAULT_MAX_DROP_PP = 1.0
 
@@ -121,6 +121,7 @@ def export_models(config: ExportConfig, data: Dataset | None = None) -> ExportRe
         data = load_dataset(trained_on, config.data_dir or data_dir)
     elif data.name != trained_on:
         raise ModelError(f"the model in {folder} was trained on {trained_on}, not {data.name}")
+    data = model_input(data, metrics.get("deskew") is True)  # calibrated and verified as it trained
     variants = _variants(config)
     integer = [v for v in variants if v.integer]
     remove_stale_savedmodels(folder)

@@ -289,6 +289,7 @@ def test_state_round_trip_is_exact():
     (dict(learning_rate=0.01), "used --learning-rate 0.001, not 0.01"),
     (dict(seed=1), "used --seed 0, not 1"),
     (dict(augment=True), "used --no-augment, not --augment"),
+    (dict(deskew=False), "used --deskew, not --no-deskew"),
 ])
 def test_resume_with_other_settings_is_refused_naming_the_setting(copy_of, digits, kw, message):
     before = {p.name: p.read_bytes() for p in copy_of.iterdir()}

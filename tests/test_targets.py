@@ -104,7 +104,8 @@ def test_integer_graphs_carry_no_division_and_no_run_time_shape_ops(exported, di
     bare = Interpreter(model_path=str(folder / "model.int8.tflite"), num_threads=1)
     bare.resize_tensor_input(0, [100, 28, 28, 1])
     bare.allocate_tensors()
-    bare.set_tensor(bare.get_input_details()[0]["index"], digits.x_test[:100, ..., None])  # raw uint8 pixels
+    # Raw uint8 pixels, deskewed as the Classifier does for a digits model.
+    bare.set_tensor(bare.get_input_details()[0]["index"], _deskewed(digits.x_test[:100]))
     bare.invoke()
     out = bare.get_output_details()[0]
     raw = bare.get_tensor(out["index"]).astype(np.int64)
@@ -149,6 +150,8 @@ def test_one_file_carries_labels_and_facts_and_stock_interpreters_load_it(export
     assert facts["labels"] == [str(d) for d in range(10)] and facts["dataset"] == "mnist-5k"
     assert facts["variant"] == "int8" and facts["export"]["io"] == "uint8"
     assert 0.85 < facts["verified"]["accuracy"] <= 1 and facts["input"]["shape"] == [28, 28, 1]
+    assert facts["input"]["deskew"] is True  # a digits model: a stock interpreter is handed deskewed digits
+    pixels = _deskewed(digits.x_test[:64])
     flatbuffer_only = path.read_bytes()[: info.flatbuffer_bytes]
     # TensorFlow's own interpreter (not the runtime's) gives the same outputs with and without the zip.
     import tensorflow as tf
@@ -158,7 +161,7 @@ def test_one_file_carries_labels_and_facts_and_stock_interpreters_load_it(export
         interp = tf.lite.Interpreter(model_content=content)
         interp.resize_tensor_input(0, [64, 28, 28, 1])
         interp.allocate_tensors()
-        interp.set_tensor(interp.get_input_details()[0]["index"], digits.x_test[:64, ..., None])
+        interp.set_tensor(interp.get_input_details()[0]["index"], pixels)
         interp.invoke()
         outputs.append(interp.get_tensor(interp.get_output_details()[0]["index"]))
     np.testing.assert_array_equal(outputs[0], outputs[1])
@@ -371,3 +374,10 @@ def test_a_proven_model_skips_the_child_until_its_bytes_change(digits_model, mon
     changed.write_bytes(model.read_bytes() + b"\0")
     with pytest.raises(ModelError, match="crashes on this machine"):  # new bytes: the child runs (and dies)
         probe_module.probe(changed)
+
+
+def _deskewed(images: np.ndarray) -> np.ndarray:
+    """[N, 28, 28, 1] uint8: what the Classifier hands a deskewing model (``runtime.imaging.deskew``)."""
+    from runtime.imaging.deskew import deskew
+
+    return np.rint(deskew(images)).astype(np.uint8)[..., None]

@@ -18,13 +18,14 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from runtime.common.errors import ConfigError, DataError, DatasetNotFound, first_line
 from runtime.common.files import open_regular
+from runtime.imaging.deskew import deskew as deskew_images
 
 SPLIT_SEED = 0  # fixes the class-stratified split of datasets that ship without one
 MNIST_NAMES = [str(d) for d in range(10)]
@@ -67,6 +68,17 @@ class Dataset:
     def num_classes(self) -> int:
         """Number of classes."""
         return len(self.class_names)
+
+
+def model_input(data: Dataset, deskew: bool) -> Dataset:
+    """The dataset as the model takes it: with ``deskew``, every image sheared upright
+    (``runtime.imaging.deskew``), as the device's ``Classifier`` does for such a model."""
+    if not deskew:
+        return data
+    # Rounded back to uint8 pixels (a blend of two 0..255 values stays in 0..255); the model's
+    # uint8 input would round them alike on the device.
+    return replace(data, x_train=np.rint(deskew_images(data.x_train)).astype(np.uint8),
+                   x_test=np.rint(deskew_images(data.x_test)).astype(np.uint8))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ back into a freshly built model, its optimizer and early stopping, so a run stop
 Ctrl-C or killed outright stops at the same epoch with the same weights, bit for bit.
 
 A resumed run must be the same run: ``fingerprint`` records what decides the result
-(dataset and its content, architecture, batch size, learning rate, seed, augmentation),
+(dataset and its content, architecture, batch size, learning rate, seed, augmentation, deskew),
 and a ``--resume`` with other settings is refused, naming the setting. ``--epochs`` and
 ``--patience`` may change: they only say how long to go on.
 """
@@ -26,9 +26,9 @@ from training.state import TrainState
 # Settings compared on resume, in the order they are reported, with their flags.
 FLAGS = {"dataset": "--dataset", "arch": "--arch", "hidden": "--hidden",
          "batch_size": "--batch-size", "learning_rate": "--learning-rate", "seed": "--seed",
-         "augment": "--augment"}
+         "augment": "--augment", "deskew": "--deskew"}
 # What a state saved before a setting existed ran with.
-BEFORE = {"augment": False}
+BEFORE = {"augment": False, "deskew": False}
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def fingerprint(config, data: Dataset) -> dict:
     return {"dataset": data.name, "arch": config.arch,
             "hidden": list(hidden_widths(config.arch, config.hidden)),
             "batch_size": config.batch_size, "learning_rate": config.learning_rate,
-            "seed": config.seed, "augment": config.augment, "data_sha256": sha.hexdigest(),
+            "seed": config.seed, "augment": config.augment, "deskew": config.deskew, "data_sha256": sha.hexdigest(),
             "data_source": data.source}
 
 

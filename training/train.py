@@ -12,7 +12,7 @@ import numpy as np
 from runtime.common.errors import ConfigError, Interrupted, MnistEdgeError, check_seed
 from runtime.common.files import atomic_path
 from training import artifacts, resume, state
-from training.datasets import Dataset, load_dataset, stratified_indices
+from training.datasets import Dataset, load_dataset, model_input, stratified_indices
 from training.models import build_model, hidden_widths
 
 VALIDATION_FRACTION = 0.1  # of the training split; the test split is never used for model selection
@@ -20,8 +20,9 @@ EPOCHS = 10  # default maximum epochs; early stopping ends a plain run near ther
 # With augmentation the digits take longer to learn: on mnist-5k's 4,000 images its validation loss
 # still falls at epoch 40 and early stopping ends it at 42-54 (seeds 0-2); a larger set ends sooner.
 AUGMENT_EPOCHS = 50
-# Augmented by default (handwritten digits: it reads camera frames better; README, "Camera frames").
-AUGMENTED_DATASETS = ("mnist", "mnist-5k")
+# Handwritten digits: augmented and deskewed by default (both read camera frames and other writers
+# better; README, "Camera frames"). A garment has no writer's slant, and its shape is its class.
+DIGIT_DATASETS = ("mnist", "mnist-5k")
 
 
 @dataclass
@@ -38,8 +39,11 @@ class TrainConfig:
     patience: int = 3  # epochs without validation-loss improvement before stopping
     seed: int = 0
     # Random shifts, turns, sizes, strokes and blur while training (training/augment.py);
-    # default: on for AUGMENTED_DATASETS.
+    # default: on for DIGIT_DATASETS.
     augment: bool | None = None
+    # Every digit sheared upright, in training and (the model says so) on the device
+    # (runtime/imaging/deskew.py); default: on for DIGIT_DATASETS.
+    deskew: bool | None = None
     out_dir: str | None = None  # default: artifacts/<dataset>
     resume: bool = False
 
@@ -49,12 +53,14 @@ class TrainConfig:
         return Path(self.out_dir) if self.out_dir else artifacts.default_dir(self.dataset)
 
     def settled(self) -> TrainConfig:
-        """This config with its defaults filled in: ``augment`` by dataset, then ``epochs``."""
-        augment = self.dataset in AUGMENTED_DATASETS if self.augment is None else self.augment
+        """This config with its defaults filled in: ``augment`` and ``deskew`` by dataset, then ``epochs``."""
+        digits = self.dataset in DIGIT_DATASETS
+        augment = digits if self.augment is None else self.augment
+        deskew = digits if self.deskew is None else self.deskew
         epochs = self.epochs
         if epochs is None:
             epochs = AUGMENT_EPOCHS if augment is True else EPOCHS
-        return replace(self, augment=augment, epochs=epochs)
+        return replace(self, augment=augment, deskew=deskew, epochs=epochs)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ def _train_locked(config: TrainConfig, data: Dataset, verbose, extra: list) -> T
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     folder, settings = config.folder, resume.fingerprint(config, data)
+    data = model_input(data, config.deskew)
     model, trainer = _compiled_models(keras, config, data)
     saved, note = None, None
     if config.resume:
@@ -198,6 +205,7 @@ def _metrics(config: TrainConfig, data: Dataset, model, validation: tuple, histo
     _, test_acc = model.evaluate(_images(data.x_test), data.y_test, verbose=0)
     return {
         "dataset": data.name, "source": data.source, "arch": config.arch, "augment": config.augment,
+        "deskew": config.deskew,
         "hidden": list(hidden_widths(config.arch, config.hidden)),
         "parameters": int(model.count_params()), "seed": config.seed,
         "epochs": config.epochs, "epochs_run": len(history.get("loss", [])),
@@ -228,8 +236,9 @@ def _images(x: np.ndarray) -> np.ndarray:
 def _check(config: TrainConfig) -> None:
     hidden_widths(config.arch, config.hidden)
     check_seed(config.seed)
-    if not isinstance(config.augment, bool):
-        raise ConfigError("augment", f"must be True or False, got {config.augment!r}")
+    for name in ("augment", "deskew"):
+        if not isinstance(getattr(config, name), bool):
+            raise ConfigError(name, f"must be True or False, got {getattr(config, name)!r}")
     for name in ("epochs", "batch_size"):
         if getattr(config, name) < 1:
             raise ConfigError(name, f"must be at least 1, got {getattr(config, name)}")

@@ -12,11 +12,12 @@ import numpy as np
 from runtime.common.chatter import quiet_library
 from runtime.common.convention import INPUT_SHAPE, MNIST_SIDE
 from runtime.common.errors import ConfigError, ImageError, ModelError, first_line
+from runtime.imaging.deskew import deskew
 from runtime.inference.backend import get_backend, load_delegate
 from runtime.inference.probe import probe
 from runtime.inference.quant import dequantize, pixel_quantization, quantize
 from runtime.modelfile.class_names import find_class_names
-from runtime.modelfile.reader import read_model
+from runtime.modelfile.reader import deskewed_input, read_model
 
 MAX_BATCH = 1024  # images per invoke: bounds the input tensor at ~3 MB (float32)
 MAX_THREADS = 64  # interpreter threads; the interpreter takes a C int and starts every one
@@ -53,13 +54,16 @@ class Classifier:
     zero point; an integer input whose quantization spans 0..1 takes pixels / 255
     (``quant.pixel_quantization``), so its raw uint8 pixels pass unchanged. Models
     with a fixed batch of 1 (Edge TPU, microcontroller exports) are run one image
-    per invoke.
+    per invoke. A model whose embedded facts say it was trained on deskewed digits
+    (``"input": {"deskew": true}``) gets every image sheared upright first
+    (``runtime.imaging.deskew``), as it was trained.
 
     Attributes:
         class_names: one name per output; ``labels_from`` says where they came from
             ("embedded", "labels.txt", "class indices" or "given"), and ``labels_problem``
             why the model's own embedded labels were not used (damaged, or not fitting), else None.
         metadata: the facts embedded in the model (``ModelInfo.project_metadata``).
+        deskew: whether images are deskewed before the model runs (from ``metadata``).
     """
 
     def __init__(self, model_path: str | os.PathLike, class_names: list[str] | None = None,
@@ -111,6 +115,7 @@ class Classifier:
         self._pixel_scale = pixel_quantization(self._input.scale, self._input.zero_point, self._input.dtype)
         self._output_table = _output_table(self._output)
         self.metadata = self.info.project_metadata()
+        self.deskew = deskewed_input(self.metadata)
         if class_names is None:
             found = find_class_names(self.path, self.num_classes, self.metadata.get("labels"),
                                      self.info.metadata_problem)
@@ -150,6 +155,8 @@ class Classifier:
             [N, num_classes] float32 probabilities.
         """
         x = _as_batch(images)
+        if self.deskew:
+            x = deskew(x)
         step = self._fixed_batch or MAX_BATCH
         if len(x) <= step:  # one invoke: no list, no concatenation
             return self._invoke(x) if len(x) else np.zeros((0, self.num_classes), np.float32)

@@ -424,3 +424,10 @@ def _indices(values: np.ndarray, count: int) -> tuple[int, ...]:
     if any(not -1 <= v < count for v in out):  # -1 marks an optional input that is absent
         raise ValueError("tensor index out of range")
     return out
+
+
+def deskewed_input(facts: dict) -> bool:
+    """Whether a model's embedded facts (``project_metadata``) say it takes deskewed digits
+    (``runtime.imaging.deskew``)."""
+    value = facts.get("input")
+    return isinstance(value, dict) and value.get("deskew") is True

@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from runtime.common.errors import MnistEdgeError
-from runtime.modelfile.reader import EDGETPU_CUSTOM_OP, ModelInfo, read_model
+from runtime.modelfile.reader import EDGETPU_CUSTOM_OP, ModelInfo, deskewed_input, read_model
 
 EIGHT_BIT = ("int8", "uint8")
 EDGETPU_CONSTANT_TYPES = (*EIGHT_BIT, "int32")  # int32 for biases and shapes
@@ -181,7 +181,11 @@ def micro_verdict(info: ModelInfo) -> Verdict:
         reasons.append("per-channel FULLY_CONNECTED, which tflite-micro rejects at run time; export without "
                        "--per-channel")
     notes = [f"arena estimate {arena_estimate(info):,} bytes", "resolver: " + micro_resolver_code(info)]
+    if deskewed_input(info.project_metadata()):
+        notes.append("trained on deskewed digits: shear each image upright before invoking it, as "
+                     "runtime/imaging/deskew.py does (image moments, one row shift each), or expect lower accuracy")
     return Verdict("TFLite Micro", not reasons, reasons, notes)
+
 
 
 def micro_resolver_code(info: ModelInfo) -> str:
