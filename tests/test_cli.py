@@ -32,6 +32,7 @@ def test_train_writes_model_labels_metrics(workdir):
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.85 and metrics["seed"] == 0 and metrics["arch"] == "dense"
     assert metrics["augment"] is True and metrics["epochs"] == 6  # the default for digits
+    assert metrics["deskew"] is True  # the default for digits, too
     assert len(metrics["history"]["val_loss"]) == metrics["epochs_run"]
     assert metrics["train_images"] + metrics["validation_images"] == 4000
 
