@@ -36,6 +36,7 @@ _PAD = MNIST_SIDE + 1
 _WIDTH = MNIST_SIDE + 2 * _PAD + 1  # a padded row
 _PADDED_COLUMNS = _AXIS + _PAD
 _CHUNK = 256  # images deskewed at once
+_ROW_STARTS = (np.arange(_CHUNK * MNIST_SIDE) * _WIDTH).reshape(_CHUNK, MNIST_SIDE, 1)  # each padded row's start
 
 
 def slant(images: np.ndarray) -> np.ndarray:
@@ -95,18 +96,9 @@ def deskew(images: np.ndarray) -> np.ndarray:
     # Paper on both sides, wider than any shift (|shear| * 27 < _PAD): columns off the image read 0.
     padded = np.zeros((n, MNIST_SIDE, _WIDTH), np.float32)
     padded[:, :, _PAD : _PAD + MNIST_SIDE] = pixels
-    starts = _ROW_STARTS[:n]
     index = left.astype(np.intp)
-    index += starts
+    index += _ROW_STARTS[:n]
     flat = padded.ravel()
     low = flat.take(index)
     out = low + (flat.take(index + 1) - low) * weight
     return out.reshape(x.shape)
-
-
-def _row_starts(n: int) -> np.ndarray:
-    """[n, 28, 1]: where each padded row begins in the flattened batch."""
-    return (np.arange(n * MNIST_SIDE) * _WIDTH).reshape(n, MNIST_SIDE, 1)
-
-
-_ROW_STARTS = _row_starts(_CHUNK)

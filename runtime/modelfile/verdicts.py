@@ -187,7 +187,6 @@ def micro_verdict(info: ModelInfo) -> Verdict:
     return Verdict("TFLite Micro", not reasons, reasons, notes)
 
 
-
 def micro_resolver_code(info: ModelInfo) -> str:
     """The C++ lines that register this model's operators with a ``MicroMutableOpResolver``."""
     names = [n for n in info.operator_names if n in MICRO_RESOLVER]
