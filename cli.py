@@ -90,7 +90,7 @@ def train(
         "--deskew/--no-deskew", show_default="deskew for mnist and mnist-5k",
         help="Shear every digit upright (image moments) in training and, as the exported "
              "model records, in the runtime.")] = None,
-    out_dir: Annotated[Optional[Path], PathOpt(help="Artifacts folder [default: artifacts/DATASET].")] = None,
+    out_dir: Annotated[Optional[Path], PathOpt(help="Artifacts folder.", show_default="artifacts/DATASET")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last finished epoch.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
@@ -108,7 +108,7 @@ def train(
 @app.command()
 def export(
     dataset: DatasetOpt = "mnist",
-    model_dir: Annotated[Optional[Path], PathOpt(help="Training artifacts [default: artifacts/DATASET].")] = None,
+    model_dir: Annotated[Optional[Path], PathOpt(help="Training artifacts.", show_default="artifacts/DATASET")] = None,
     int8: Annotated[bool, typer.Option(help="Write the full-integer int8 model (any batch).")] = True,
     float16: Annotated[bool, typer.Option(help="Write the float16-weights model.")] = False,
     dynamic_range: Annotated[bool, typer.Option(help="Write the dynamic-range model (int8 weights, float "
@@ -158,7 +158,8 @@ def evaluate(
         help="Compare two models (float32 first): accuracy, agreement and the classes they swap.",
         metavar="FLOAT INT8", show_default=False)] = None,
     dataset: Annotated[Optional[str], typer.Option(
-        help="Dataset to evaluate on [default: the model's own, from its embedded facts or metrics.json].")] = None,
+        help="Dataset to evaluate on.",
+        show_default="the model's own, from its embedded facts or metrics.json")] = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
@@ -254,7 +255,7 @@ def classify(
         help="With --serve: every request needs ?token=TOKEN or 'Authorization: Bearer TOKEN'.",
         envvar="MNIST_EDGE_TOKEN", show_envvar=True)] = None,
     mqtt: Annotated[Optional[str], typer.Option(
-        help="Publish readings to mqtt://[user:pass@]host[:port]/topic, status to topic/status. "
+        help="Publish readings to mqtt://\\[user:pass@]host[:port]/topic, status to topic/status. "
              "Needs the mqtt extra.", metavar="URL", envvar="MNIST_EDGE_MQTT", show_envvar=True)] = None,
     mqtt_on: Annotated[str, typer.Option(
         help="change: a message when the reading changes; every: one each frame.")] = "change",
@@ -285,12 +286,12 @@ def classify(
 @app.command()
 def report(
     model_dir: Annotated[Optional[Path], PathArg(
-        help="Export folder with model.float32.tflite and model.int8.tflite [default: artifacts/DATASET].",
-        show_default=False)] = None,
+        help="Export folder with model.float32.tflite and model.int8.tflite.",
+        show_default="artifacts/DATASET")] = None,
     dataset: Annotated[Optional[str], typer.Option(
-        help="Dataset to draw [default: the models' own, from their embedded facts or metrics.json].")] = None,
+        help="Dataset to draw.", show_default="the models' own, from their embedded facts or metrics.json")] = None,
     data_dir: DataDirOpt = None,
-    out: Annotated[Optional[Path], PathOpt(help="Output folder [default: MODEL_DIR/report].")] = None,
+    out: Annotated[Optional[Path], PathOpt(help="Output folder.", show_default="MODEL_DIR/report")] = None,
 ) -> None:
     """PNG figures and one self-contained HTML page: data, training, confusion, mistakes, weights, int8 vs float."""
     from cli_render import print_report
