@@ -176,3 +176,22 @@ def test_a_count_guessed_from_the_shape_is_not_forced():
     blob[:, :6] = blob[54:, :] = 255
     assert len(split_blob(blob, 2, exact=True)) == 2
     assert len(split_blob(blob, 2)) == 1
+
+
+def test_a_number_across_the_frame_under_a_shadow_is_not_taken_for_a_crop(classifier, digits, read_right):
+    """A written number may span most of a frame's width while each digit stays small against the
+    background's window: it is read on the paper's estimate, not as a crop whose paper is a plane
+    fitted to the border (under a cast shadow, that plane is wrong and the digits are lost)."""
+    rng = np.random.default_rng(3)
+    rows, cols = np.mgrid[0:240, 0:480]
+    shadow = np.clip((cols - 240) / 10, 0, 1) * np.clip((rows - 100) / 10, 0, 1)  # over the lower right, soft-edged
+    hits = []
+    while len(hits) < 10:
+        pick = rng.choice(read_right, 3)
+        picture = number_picture(digits.x_test[pick], gap=0.5)
+        inked = np.nonzero((picture < 150).any(axis=0))[0]
+        if inked[-1] - inked[0] < 0.6 * picture.shape[1]:
+            continue  # narrower than a crop's share of the width: not the case at hand
+        picture = (picture * (1 - 0.7 * shadow)).astype(np.uint8)
+        hits.append(reading(classifier, picture) == digits.y_test[pick].tolist())
+    assert np.mean(hits) >= 0.9

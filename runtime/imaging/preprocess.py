@@ -453,10 +453,11 @@ def _locate(ink: np.ndarray, multi: bool, expected: int | None, scorer: Scorer |
 
 
 def _fills(glyphs: list[Glyph], shape: tuple[int, int]) -> bool:
-    box = glyphs[0].box
-    for g in glyphs[1:]:
-        box = box.union(g.box)
-    return box.height >= CROP_FILL * shape[0] or box.width >= CROP_FILL * shape[1]
+    """Whether a digit found fills the picture (a crop of it), so the paper under it cannot be told
+    from its ink. Each digit on its own: a number written across a frame spans most of its width
+    while each digit stays small against the background's window, and a plane fitted to the border,
+    a crop's paper, is wrong under a cast shadow."""
+    return any(g.box.height >= CROP_FILL * shape[0] or g.box.width >= CROP_FILL * shape[1] for g in glyphs)
 
 
 def to_mnist(image: np.ndarray, region: Region | None = None) -> np.ndarray:
