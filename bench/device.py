@@ -122,7 +122,7 @@ def one_shot(python: str, model: Path, digit: Path, runs: int, folder: Path) -> 
 def library(model: Path, digits: np.ndarray, frame: np.ndarray) -> dict:
     """Per-image classify vs raw invoke, one batched call, and frame to label (medians, microseconds)."""
     from runtime import Classifier
-    from runtime.imaging.deskew import deskew
+    from runtime.imaging.deskew import deskewed_pixels
     from runtime.streaming.reader import DigitReader
     from runtime.streaming.sources import Frame, bgr_to_rgb
 
@@ -142,7 +142,7 @@ def library(model: Path, digits: np.ndarray, frame: np.ndarray) -> dict:
                "frame_to_label": lambda i: reader.read(Frame(i, "bench", camera)),
                "rgb_frame_to_label": lambda i: reader.read(Frame(i, "bench", frame))}
     if clf.deskew:
-        timings["deskew_invoke"] = lambda i: invoke(np.rint(deskew(digits[i : i + 1]))[0].astype(np.uint8))
+        timings["deskew_invoke"] = lambda i: invoke(deskewed_pixels(digits[i : i + 1])[0])
     result = {name: _median_us(fn, len(digits)) for name, fn in timings.items()}
     start = time.perf_counter()
     clf.classify(digits)

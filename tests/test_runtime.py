@@ -12,7 +12,7 @@ import pytest
 
 from runtime import Classifier
 from runtime.common.errors import ImageError, ModelError
-from runtime.imaging.deskew import deskew
+from runtime.imaging.deskew import deskewed_pixels
 from runtime.modelfile.reader import append_associated_files, read_model
 from tests.helpers import ROOT
 from tools.frames import paper_frame
@@ -133,7 +133,7 @@ def test_scores_are_the_quantization_helpers_own_dequantization(digits_model, di
         raw.allocate_tensors()
         inp, out = raw.get_input_details()[0], raw.get_output_details()[0]
         for image in digits.x_test[:20]:
-            pixels = np.rint(deskew(image[None])) if clf.deskew else image[None]  # as the Classifier does
+            pixels = deskewed_pixels(image[None]) if clf.deskew else image[None]  # as the Classifier does
             raw.set_tensor(inp["index"], pixels[..., None].astype(inp["dtype"]))
             raw.invoke()
             expected = dequantize(raw.get_tensor(out["index"]), *out["quantization"])

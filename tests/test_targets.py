@@ -378,6 +378,6 @@ def test_a_proven_model_skips_the_child_until_its_bytes_change(digits_model, mon
 
 def _deskewed(images: np.ndarray) -> np.ndarray:
     """[N, 28, 28, 1] uint8: what the Classifier hands a deskewing model (``runtime.imaging.deskew``)."""
-    from runtime.imaging.deskew import deskew
+    from runtime.imaging.deskew import deskewed_pixels
 
-    return np.rint(deskew(images)).astype(np.uint8)[..., None]
+    return deskewed_pixels(images)[..., None]

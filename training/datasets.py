@@ -25,7 +25,7 @@ import numpy as np
 
 from runtime.common.errors import ConfigError, DataError, DatasetNotFound, first_line
 from runtime.common.files import open_regular
-from runtime.imaging.deskew import deskew as deskew_images
+from runtime.imaging.deskew import deskewed_pixels
 
 SPLIT_SEED = 0  # fixes the class-stratified split of datasets that ship without one
 MNIST_NAMES = [str(d) for d in range(10)]
@@ -75,10 +75,7 @@ def model_input(data: Dataset, deskew: bool) -> Dataset:
     (``runtime.imaging.deskew``), as the device's ``Classifier`` does for such a model."""
     if not deskew:
         return data
-    # Rounded back to uint8 pixels (a blend of two 0..255 values stays in 0..255); the model's
-    # uint8 input would round them alike on the device.
-    return replace(data, x_train=np.rint(deskew_images(data.x_train)).astype(np.uint8),
-                   x_test=np.rint(deskew_images(data.x_test)).astype(np.uint8))
+    return replace(data, x_train=deskewed_pixels(data.x_train), x_test=deskewed_pixels(data.x_test))
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,9 @@ def deskew(images: np.ndarray) -> np.ndarray:
     low = flat.take(index)
     out = low + (flat.take(index + 1) - low) * weight
     return out.reshape(x.shape)
+
+
+def deskewed_pixels(images: np.ndarray) -> np.ndarray:
+    """``deskew`` rounded back to uint8 pixels (a blend of two 0..255 values stays in 0..255): what a
+    deskewing model's uint8 input receives, as the ``Classifier``'s input quantization rounds alike."""
+    return np.rint(deskew(images)).astype(np.uint8)
