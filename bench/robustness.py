@@ -64,10 +64,12 @@ SWEEPS = [
     ("tilt", [0.0, 0.15, 0.3, 0.45, 0.6], {0.0, 0.15, 0.3, 0.45}),
     ("light", [0.0, 0.2, 0.4, 0.6, 0.8], {0.0, 0.2, 0.4, 0.6, 0.8}),
     ("shadow", [0.0, 0.2, 0.4, 0.6, 0.75], {0.0, 0.2, 0.4, 0.6, 0.75}),
+    ("shadow_edge", [30, 10, 3, 0], {30, 10, 3, 0}),  # px of softness, under SWEEP_BASE's 75% shadow
     ("pen", ["black", "blue", "red"], {"black", "blue", "red"}),
     ("paper", ["plain", "lined", "squared"], {"plain", "lined", "squared"}),
     ("polarity", ["dark", "light"], {"dark", "light"}),
 ]
+SWEEP_BASE = {"shadow_edge": replace(BASE, shadow=0.75)}  # a knob swept from another scene than BASE
 # Probe set for --constants: a plain scene and the steps that press on the preprocessing hardest.
 SIMULATOR = "simulator"  # --constants also reads the project's own frames (tools/frames.py)
 PROBES = [BASE, replace(BASE, blur=8), replace(BASE, stroke=1.5), replace(BASE, height=0.95),
@@ -99,7 +101,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         models = _train_models(data, Path(tmp))
         clean = {m: {s: _accuracy(clf, x, y) for s, (x, y) in sources.items()} for m, clf in models.items()}
-        sweeps = {knob: [_step(models, sources, replace(BASE, **{knob: v})) for v in steps]
+        sweeps = {knob: [_step(models, sources, replace(SWEEP_BASE.get(knob, BASE), **{knob: v})) for v in steps]
                   for knob, steps, _ in SWEEPS}
         mixed = _step(models, sources, None)
         constants = _constants(models[_main(models)], sources, data) if args.constants else None
@@ -289,7 +291,9 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
         lines.append(f"| {m} | " + " | ".join(f"{clean[m][s]:.1%}" for s in sources) + " |")
     lines += ["", f"![robustness curves]({shown_plot})", ""]
     for knob, steps, legible in SWEEPS:
-        lines += [f"## {knob}", "", "| step | " + " | ".join(sources) + " |", "|---|" + "---|" * len(sources)]
+        base = f" (px of softness, 0: hard; under a {SWEEP_BASE[knob].shadow:.0%} shadow)" if knob in SWEEP_BASE else ""
+        lines += [f"## {knob}{base}", "", "| step | " + " | ".join(sources) + " |",
+                  "|---|" + "---|" * len(sources)]
         for v, row in zip(steps, results["sweeps"][knob]):
             mark = "" if v in legible else " *"
             cells = " | ".join(_cells(row, clean, s) for s in sources)

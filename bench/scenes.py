@@ -4,7 +4,7 @@ tools/frames.py (Pillow: a shadow, a gradient, blur, noise) is what the camera p
 first tuned on; measuring on it alone would flatter that tuning. This module takes
 another road: OpenCV warps and filters (``cv2.warpPerspective``, ``cv2.dilate``/``erode``,
 ``cv2.GaussianBlur``, a motion kernel, ``cv2.imencode`` for JPEG) over procedurally drawn
-paper (fibre noise, ruled lines, squares, light falloff, a cast shadow with a soft edge),
+paper (fibre noise, ruled lines, squares, light falloff, a cast shadow, soft- or hard-edged),
 coloured pens, and either polarity. One ``Scene`` is one setting of every knob; the
 bench sweeps one knob at a time from ``BASE``.
 
@@ -50,7 +50,8 @@ class Scene:
     rotation: float = 0.0  # degrees
     tilt: float = 0.0  # perspective: the far edge of the page shrinks by this share
     light: float = 0.0  # light falloff across the frame, share of the brightest
-    shadow: float = 0.0  # darkening inside a cast shadow with a soft edge
+    shadow: float = 0.0  # darkening inside a cast shadow
+    shadow_edge: float | None = None  # the shadow edge's softness, px (None: drawn from 8-30, a soft edge)
     pen: str = "black"
     paper: str = "plain"  # plain, lined, squared
     polarity: str = "dark"  # dark ink on light paper, or light on dark (chalk, a screen)
@@ -221,7 +222,7 @@ def _paper_texture(kind: str, variant: int) -> np.ndarray:
 
 
 def _lighting(scene: Scene, rng: np.random.Generator) -> np.ndarray:
-    """Light falloff (radial from an off-frame lamp) times a cast shadow with a soft straight edge."""
+    """Light falloff (radial from an off-frame lamp) times a cast shadow with a straight edge."""
     w, h = FRAME[0] // LIGHT_SCALE, FRAME[1] // LIGHT_SCALE  # light varies slowly: computed small
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     lamp = (rng.uniform(-0.5, 1.5) * w, rng.uniform(-0.5, 1.5) * h)
@@ -231,9 +232,16 @@ def _lighting(scene: Scene, rng: np.random.Generator) -> np.ndarray:
         angle = rng.uniform(0, 2 * np.pi)
         through = (rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h)  # the edge crosses the middle
         side = (xx - through[0]) * np.cos(angle) + (yy - through[1]) * np.sin(angle)
-        softness = rng.uniform(8, 30) / LIGHT_SCALE
-        light *= 1 - scene.shadow / (1 + np.exp(-side / softness))
+        softness = rng.uniform(8, 30) if scene.shadow_edge is None else scene.shadow_edge
+        light *= 1 - scene.shadow * _edge(side * LIGHT_SCALE, softness)
     return cv2.resize(light, FRAME, interpolation=cv2.INTER_LINEAR)
+
+
+def _edge(side: np.ndarray, softness: float) -> np.ndarray:
+    """0 before a shadow's edge, 1 past it: a logistic ramp ``softness`` px wide, or a step at 0."""
+    if softness <= 0:
+        return (side > 0).astype(np.float32)
+    return 1 / (1 + np.exp(-np.clip(side / softness, -60, 60)))
 
 
 def _motion_kernel(length: int, angle: float) -> np.ndarray:

@@ -10,7 +10,8 @@ gap, each a small numpy-in, numpy-out function:
 1. ``to_grayscale``, then ``crop_region`` to an optional region of interest;
 2. ``working_copy``: shrink large frames (box filter) so the rest is cheap;
 3. ``ink_map``: decide polarity (the paper is at the border), estimate the paper
-   (a grey-level opening at a coarse scale, which follows gradients and shadows)
+   (a grey-level opening at a coarse scale, which follows gradients and shadows,
+   refined at full resolution where a hard shadow's edge steps sharply)
    and subtract it, so ink is bright on black whatever the lighting; when the
    digit fills the picture (a tight crop), ``crop_ink_map`` takes the paper from
    the border instead;
@@ -53,6 +54,9 @@ DIGIT_BOX = 20  # pixels, the box MNIST fits each digit into
 WORK_SIDE = 160  # pixels, frames are shrunk until their longer side is at most this
 BACKGROUND_CELLS = 30  # the paper is estimated on a grid this many cells across
 BACKGROUND_WINDOW = 13  # cells, the opening's window: strokes narrower than this vanish from the estimate
+STEP_WINDOW = 7  # cells, the full-resolution opening that finds a hard shadow's edge (``_follow_steps``)
+SHARP_STEP = 8  # grey levels from a coarse cell to a neighbour: a smaller step leaves a ridge (half of it)
+# that stays under MIN_CONTRAST even scaled by the deepest shadow's 255 / LIT_FLOOR
 MIN_CONTRAST = 24  # grey levels ink must differ from the paper by (below: no digit)
 INK_LEVEL = 0.4  # a pixel is ink when brighter than this share of the ink's peak
 FLOOR_LEVEL = 0.1  # ... and is set to black in the crop below this share (paper noise)
@@ -196,7 +200,8 @@ def ink_map(gray: np.ndarray, dark_on_light: bool | None = None) -> np.ndarray:
 
     The paper is estimated by a grey-level opening (min then max filter) on a
     coarse grid, which removes the strokes and keeps gradients and soft shadows;
-    it is then scaled back up and subtracted.
+    it is then scaled back up, made to follow a hard shadow's sharp edge
+    (``_follow_steps``), and subtracted.
 
     Args:
         gray: HxW uint8.
@@ -210,18 +215,44 @@ def ink_map(gray: np.ndarray, dark_on_light: bool | None = None) -> np.ndarray:
         gray = 255 - gray
     h, w = gray.shape
     cell = max(1, min(h, w) // BACKGROUND_CELLS)
-    coarse = Image.fromarray(gray).reduce(cell) if cell > 1 else Image.fromarray(gray)
+    small = Image.fromarray(gray).reduce(cell) if cell > 1 else Image.fromarray(gray)
     pad = BACKGROUND_WINDOW // 2
     # Edge-replicated margins: a lighting ramp or a shadow rising towards the border stays a plateau
     # there, which the opening keeps; with the window cut at the border it would leave a residue.
-    padded = np.pad(np.asarray(coarse), pad, mode="edge")
-    paper = _rank_filter(_rank_filter(padded, BACKGROUND_WINDOW, np.minimum), BACKGROUND_WINDOW, np.maximum)
-    paper = _upsample(paper[pad:-pad, pad:-pad].astype(np.float32), h, w)
+    padded = np.pad(np.asarray(small), pad, mode="edge")
+    opened = _rank_filter(_rank_filter(padded, BACKGROUND_WINDOW, np.minimum), BACKGROUND_WINDOW, np.maximum)
+    coarse = opened[pad:-pad, pad:-pad]
+    paper = _upsample(coarse.astype(np.float32), h, w)
+    if cell > 1:
+        paper = _follow_steps(paper, coarse, gray, cell)
     ink = gray - paper
     if dark_on_light:  # light multiplies paper and ink alike: rescale each pixel's contrast to the best-lit paper's
         lit = 255 - paper
         ink *= float(lit.max()) / np.maximum(lit, LIT_FLOOR)
     return np.clip(ink, 0, 255).astype(np.uint8)
+
+
+def _follow_steps(paper: np.ndarray, coarse: np.ndarray, gray: np.ndarray, cell: int) -> np.ndarray:
+    """The paper estimate made to follow a sharp step: the edge of a hard cast shadow (sunlight, a lamp).
+
+    Scaled up from the coarse grid, such a step becomes a ramp a cell or two wide, and the
+    step's bright side would stand out of the paper as a line of false ink along the whole
+    edge, as strong as the digit in a deep shadow. There, the paper is raised to a grey-level
+    opening of the picture at full resolution (window ``STEP_WINDOW`` cells, wide enough to
+    remove the boldest stroke), but never above the brightest paper of the coarse estimate within
+    a cell, so the digit's own ink elsewhere is left alone. When the coarse paper nowhere rises by
+    ``SHARP_STEP`` from a cell to its neighbours, the ramp is faithful and the step is skipped.
+    """
+    if int((_rank_filter(coarse, 3, np.maximum) - coarse).max()) < SHARP_STEP:  # uint8, never negative
+        return paper
+    window = STEP_WINDOW * cell + 1
+    pad = window // 2  # edge-replicated, as the coarse opening's: a shadow's tip at the border stays wide
+    fine = np.pad(gray, pad, mode="edge")
+    fine = _rank_filter(_rank_filter(fine, window, np.minimum), window, np.maximum)[pad:-pad, pad:-pad]
+    # An opening of a noisy picture sits below the paper's mean by the noise's depth, and that gap,
+    # scaled up in a deep shadow, would pass for ink: lift it by the median gap (most pixels are paper).
+    fine = fine + np.float32(percentile(gray[::4, ::4].astype(np.int16) - fine[::4, ::4], 50))
+    return np.maximum(paper, np.minimum(fine, _rank_filter(paper, 2 * cell + 1, np.maximum)))
 
 
 def crop_ink_map(gray: np.ndarray, dark_on_light: bool) -> np.ndarray:
@@ -512,14 +543,15 @@ def percentile(values: np.ndarray, q: float) -> float:
 
 
 def _rank_filter(image: np.ndarray, window: int, reduce: np.ufunc) -> np.ndarray:
-    """A separable min or max filter over ``window`` x ``window`` pixels of an integer image; the
-    window is cut at the edges.
+    """A separable min or max filter over ``window`` x ``window`` pixels of an integer or float image;
+    the window is cut at the edges.
 
     Along each axis, by doubling (van Herk's idea): the reduction of spans of 1, 2, 4, 8 rows,
     then one more step to the window: four array operations for a 13-row window instead of
     twelve shifts, on a copy padded with the reduction's neutral value (so the window is cut).
     """
-    neutral = np.iinfo(image.dtype).max if reduce is np.minimum else np.iinfo(image.dtype).min
+    info = np.iinfo(image.dtype) if image.dtype.kind in "ui" else np.finfo(image.dtype)
+    neutral = info.max if reduce is np.minimum else info.min
     half = window // 2
     for _ in range(2):  # rows, then (transposed) columns; two transposes restore the orientation
         n = image.shape[0]
