@@ -216,12 +216,7 @@ def ink_map(gray: np.ndarray, dark_on_light: bool | None = None) -> np.ndarray:
     h, w = gray.shape
     cell = max(1, min(h, w) // BACKGROUND_CELLS)
     small = Image.fromarray(gray).reduce(cell) if cell > 1 else Image.fromarray(gray)
-    pad = BACKGROUND_WINDOW // 2
-    # Edge-replicated margins: a lighting ramp or a shadow rising towards the border stays a plateau
-    # there, which the opening keeps; with the window cut at the border it would leave a residue.
-    padded = np.pad(np.asarray(small), pad, mode="edge")
-    opened = _rank_filter(_rank_filter(padded, BACKGROUND_WINDOW, np.minimum), BACKGROUND_WINDOW, np.maximum)
-    coarse = opened[pad:-pad, pad:-pad]
+    coarse = _opening(np.asarray(small), BACKGROUND_WINDOW)
     paper = _upsample(coarse.astype(np.float32), h, w)
     if cell > 1:
         paper = _follow_steps(paper, coarse, gray, cell)
@@ -245,14 +240,21 @@ def _follow_steps(paper: np.ndarray, coarse: np.ndarray, gray: np.ndarray, cell:
     """
     if int((_rank_filter(coarse, 3, np.maximum) - coarse).max()) < SHARP_STEP:  # uint8, never negative
         return paper
-    window = STEP_WINDOW * cell + 1
-    pad = window // 2  # edge-replicated, as the coarse opening's: a shadow's tip at the border stays wide
-    fine = np.pad(gray, pad, mode="edge")
-    fine = _rank_filter(_rank_filter(fine, window, np.minimum), window, np.maximum)[pad:-pad, pad:-pad]
+    fine = _opening(gray, STEP_WINDOW * cell + 1)
     # An opening of a noisy picture sits below the paper's mean by the noise's depth, and that gap,
     # scaled up in a deep shadow, would pass for ink: lift it by the median gap (most pixels are paper).
     fine = fine + np.float32(percentile(gray[::4, ::4].astype(np.int16) - fine[::4, ::4], 50))
     return np.maximum(paper, np.minimum(fine, _rank_filter(paper, 2 * cell + 1, np.maximum)))
+
+
+def _opening(image: np.ndarray, window: int) -> np.ndarray:
+    """Grey-level opening (min then max filter) over ``window`` x ``window`` pixels, on edge-replicated
+    margins: a lighting ramp or a shadow rising towards the border (a shadow's tip there) stays a
+    plateau, which the opening keeps; with the window cut at the border it would leave a residue."""
+    pad = window // 2
+    h, w = image.shape
+    padded = np.pad(image, pad, mode="edge")
+    return _rank_filter(_rank_filter(padded, window, np.minimum), window, np.maximum)[pad : pad + h, pad : pad + w]
 
 
 def crop_ink_map(gray: np.ndarray, dark_on_light: bool) -> np.ndarray:
