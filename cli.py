@@ -77,10 +77,12 @@ def train(
     hidden: Annotated[Optional[str], typer.Option(help="Hidden widths, comma-separated, e.g. 256,64.")] = None,
     epochs: Annotated[Optional[int], typer.Option(
         help="Maximum epochs (early stopping on validation loss).",
-        show_default="10, or 50 with --augment")] = None,
+        show_default="10, or 200 with --augment")] = None,
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 128,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    patience: Annotated[int, typer.Option(help="Epochs without validation-loss improvement before stopping.")] = 3,
+    patience: Annotated[Optional[int], typer.Option(
+        help="Epochs without validation-loss improvement before stopping.",
+        show_default="3, or 10 with --augment")] = None,
     seed: SeedOpt = 0,
     augment: Annotated[Optional[bool], typer.Option(
         "--augment/--no-augment", show_default="augment for mnist and mnist-5k",

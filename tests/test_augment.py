@@ -14,7 +14,7 @@ import pytest
 
 from export import ExportConfig, export_models
 from runtime.modelfile.reader import read_model
-from training.train import AUGMENT_EPOCHS, EPOCHS, TrainConfig, train
+from training.train import AUGMENT_EPOCHS, AUGMENT_PATIENCE, EPOCHS, PATIENCE, TrainConfig, train
 
 pytestmark = pytest.mark.tensorflow  # trains and exports
 
@@ -109,16 +109,17 @@ def test_stroke_layer_thickens_and_thins(digits, factor, grows):
 
 
 @pytest.mark.parametrize(
-    "dataset,augment,epochs,expected",
+    "dataset,augment,epochs,patience,expected",
     [
-        ("mnist", None, None, (True, AUGMENT_EPOCHS)),
-        ("mnist-5k", None, None, (True, AUGMENT_EPOCHS)),
-        ("fashion-mnist", None, None, (False, EPOCHS)),
-        ("mnist-5k", False, None, (False, EPOCHS)),
-        ("fashion-mnist", True, None, (True, AUGMENT_EPOCHS)),
-        ("mnist", None, 3, (True, 3)),
+        ("mnist", None, None, None, (True, AUGMENT_EPOCHS, AUGMENT_PATIENCE)),
+        ("mnist-5k", None, None, None, (True, AUGMENT_EPOCHS, AUGMENT_PATIENCE)),
+        ("fashion-mnist", None, None, None, (False, EPOCHS, PATIENCE)),
+        ("mnist-5k", False, None, None, (False, EPOCHS, PATIENCE)),
+        ("fashion-mnist", True, None, None, (True, AUGMENT_EPOCHS, AUGMENT_PATIENCE)),
+        ("mnist", None, 3, 2, (True, 3, 2)),
     ],
 )
-def test_augmented_by_default_for_digits_with_more_epochs(dataset, augment, epochs, expected):
-    settled = TrainConfig(dataset=dataset, augment=augment, epochs=epochs).settled()
-    assert (settled.augment, settled.epochs) == expected
+def test_augmented_by_default_for_digits_with_more_epochs_and_patience(dataset, augment, epochs, patience,
+                                                                       expected):
+    settled = TrainConfig(dataset=dataset, augment=augment, epochs=epochs, patience=patience).settled()
+    assert (settled.augment, settled.epochs, settled.patience) == expected
