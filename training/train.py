@@ -21,9 +21,9 @@ PATIENCE = 3  # default epochs without validation-loss improvement before stoppi
 # With augmentation the digits take longer to learn and the validation loss falls unevenly: with
 # a patience of 3 and at most 50 epochs, mnist-5k's runs stopped at epochs 32 and 42 (seeds 1, 2)
 # on a bump while it still fell, and at the maximum (seed 0). A patience of 10 lets them run on to
-# epochs 69-110: held-out MNIST 96.3% -> 97.2%,
-# optdigits 81.7% -> 86.0% (means of the three seeds; patience 5: 96.8 / 83.4%, 20: 97.3 / 87.6%).
-# The maximum is only a backstop; Fashion-MNIST's 54,000 images take 4 s an augmented epoch here.
+# epochs 69-110: held-out MNIST 96.3% -> 97.2%, optdigits 81.7% -> 86.0% (means of the three seeds;
+# patience 5: 96.8 / 83.4%, 20: 97.3 / 87.6%). The maximum is only a backstop; Fashion-MNIST's
+# 54,000 images take 4 s an augmented epoch here.
 AUGMENT_EPOCHS = 200
 AUGMENT_PATIENCE = 10
 # Handwritten digits: augmented and deskewed by default (both read camera frames and other writers
