@@ -14,7 +14,7 @@ import pytest
 
 from export import ExportConfig, export_models
 from runtime.modelfile.reader import read_model
-from training.train import AUGMENT_EPOCHS, AUGMENT_PATIENCE, EPOCHS, PATIENCE, TrainConfig, train
+from training.train import AUGMENT_EPOCHS, AUGMENT_PASSES, AUGMENT_PATIENCE, EPOCHS, PATIENCE, TrainConfig, train
 
 pytestmark = pytest.mark.tensorflow  # trains and exports
 
@@ -27,18 +27,32 @@ AUGMENTATION_OPS = re.compile(r"RANDOM|MULTINOMIAL|STATELESS|PROJECTIVE|TRANSFOR
 def twins(tmp_path_factory, digits) -> dict:
     """The same small run without and with augmentation, each exported.
 
-    Returns {name: (folder, ExportResult)}.
+    Returns {name: (folder, ExportResult)}; each folder also holds batches.json, the
+    training batches of each epoch as a Keras callback counted them.
     """
+    import keras
+
+    class Batches(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.counts.append(0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.counts[-1] += 1
+
     out = {}
     for name, augment in (("plain", False), ("augment", True)):
         folder = tmp_path_factory.mktemp(name)
+        batches = Batches()
+        batches.counts = []
         train(
             TrainConfig(
                 dataset="mnist-5k", epochs=2, hidden=(16,), augment=augment, out_dir=str(folder)
             ),
             data=digits,
             verbose=0,
+            callbacks=[batches],
         )
+        (folder / "batches.json").write_text(json.dumps(batches.counts))
         config = ExportConfig(
             model_dir=folder, variants=VARIANTS, max_drop=100.0
         )  # tiny models: no gate
@@ -75,6 +89,17 @@ def test_saved_model_is_the_plain_classifier_and_metrics_say_augmented(twins):
         assert metrics["epochs"] == 2
     histories = [json.loads((f / "metrics.json").read_text())["history"] for f, _ in twins.values()]
     assert histories[0]["loss"] != histories[1]["loss"]  # the augmented run saw other images
+
+
+def test_an_augmented_epoch_shows_every_digit_several_times(twins):
+    metrics, batches = ({name: json.loads((folder / file).read_text()) for name, (folder, _) in twins.items()}
+                        for file in ("metrics.json", "batches.json"))
+    assert [m["passes_per_epoch"] for m in metrics.values()] == [1, AUGMENT_PASSES]
+    assert AUGMENT_PASSES >= 2
+    plain, augmented = metrics["plain"], metrics["augment"]
+    assert plain["train_images"] == augmented["train_images"]  # the same digits, none leaked from validation
+    assert batches["plain"] == [-(-plain["train_images"] // plain["batch_size"])] * 2
+    assert batches["augment"] == [-(-AUGMENT_PASSES * plain["train_images"] // plain["batch_size"])] * 2
 
 
 def test_augmentation_acts_in_training_only_and_follows_its_seed(digits):
