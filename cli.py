@@ -87,7 +87,7 @@ def train(
     augment: Annotated[Optional[bool], typer.Option(
         "--augment/--no-augment", show_default="augment for mnist and mnist-5k",
         help="Train on randomly shifted, turned, resized, thinned/thickened and blurred "
-             "digits; the saved model is the plain classifier.")] = None,
+             "digits, each twice an epoch; the saved model is the plain classifier.")] = None,
     deskew: Annotated[Optional[bool], typer.Option(
         "--deskew/--no-deskew", show_default="deskew for mnist and mnist-5k",
         help="Shear every digit upright (image moments) in training and, as the exported "
