@@ -15,8 +15,17 @@ from runtime.imaging.splitting import split_blob
 DTYPES = st.sampled_from([np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64, np.bool_])
 
 
+def _rgba_with_infinite_alpha() -> np.ndarray:
+    """Found by the test below in CI: a 4x3 RGBA float picture with two dark pixels, its one
+    infinity in the alpha channel, was read instead of refused."""
+    image = np.full((3, 4, 4), 107, np.float32)
+    image[0, 0, 3], image[1, 1, 0], image[2, 2, 1] = np.inf, 0, 0
+    return image
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(arr=hnp.arrays(DTYPES, hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=40)))
+@example(arr=_rgba_with_infinite_alpha())
 def test_to_mnist_accepts_or_refuses_cleanly(arr):
     try:
         out = to_mnist(arr)

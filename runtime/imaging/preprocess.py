@@ -102,7 +102,7 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] in (3, 4) and min(image.shape[:2]) >= 1:
         if image.dtype == np.uint8:  # the camera case: Pillow's C conversion is ~10x faster than numpy
             return np.asarray(_rgb_image(image).convert("L"))
-        if image.dtype.kind == "f" and not np.isfinite(image[:, :, :3]).all():
+        if image.dtype.kind == "f" and not np.isfinite(image).all():  # alpha too: a broken image
             raise ImageError("pixel values must be finite numbers (found NaN or infinity)")
         rgb = np.clip(image[:, :, :3], 0, 255).astype(np.float32)  # float64 may exceed float32
         image = np.einsum("hwc,c->hw", rgb, np.array([0.299, 0.587, 0.114], dtype=np.float32))
