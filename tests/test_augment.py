@@ -33,6 +33,10 @@ def twins(tmp_path_factory, digits) -> dict:
     import keras
 
     class Batches(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.counts = []
+
         def on_epoch_begin(self, epoch, logs=None):
             self.counts.append(0)
 
@@ -43,7 +47,6 @@ def twins(tmp_path_factory, digits) -> dict:
     for name, augment in (("plain", False), ("augment", True)):
         folder = tmp_path_factory.mktemp(name)
         batches = Batches()
-        batches.counts = []
         train(
             TrainConfig(
                 dataset="mnist-5k", epochs=2, hidden=(16,), augment=augment, out_dir=str(folder)

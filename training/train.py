@@ -28,9 +28,9 @@ AUGMENT_EPOCHS = 200
 AUGMENT_PATIENCE = 10
 # Each augmented epoch shows every training digit this many times, each under its own random draw,
 # so an epoch, and each epoch of patience, holds that many times the augmented steps. mnist-5k,
-# int8, seeds 0-2, every held-out digit: held-out MNIST 97.3% ->
-# 97.7%, its random camera-like frames (bench/robustness.py --random-only) 94.5% -> 95.0% (+0.5 on
-# each seed), optdigits 86.6% -> 87.6% (frames 83.5% -> 84.7%), printed digits in frames 86% -> 89%
+# int8, seeds 0-2, every held-out digit: held-out MNIST 97.3% -> 97.7%, its random camera-like
+# frames (bench/robustness.py --random-only) 94.5% -> 95.0% (+0.5 on each seed), optdigits 86.6%
+# -> 87.6% (frames 83.5% -> 84.7%), printed digits in frames 86% -> 89%
 # and the project's own frames 96.7% -> 97.1%; printed digits fed as clean 28x28 91% -> 87%. Three
 # passes read frames 95.3% and optdigits' 85.7% (within the seeds' spread of two) for half as much
 # time again; three with a patience of 4 read 94.8% / 82.8%.
@@ -159,8 +159,8 @@ def _train_locked(config: TrainConfig, data: Dataset, verbose, extra: list) -> T
         resume.restore(trainer, saved)
     stopper, keeper = resume.callbacks(keras, folder, settings, config.patience, saved)
     x_fit, y_fit, x_val, y_val = _split(data, config.seed)
-    if config.augment:  # every digit AUGMENT_PASSES times an epoch, each drawn afresh by the layers
-        x_fit, y_fit = np.concatenate([x_fit] * AUGMENT_PASSES), np.concatenate([y_fit] * AUGMENT_PASSES)
+    passes = _passes(config)  # every digit this many times an epoch, each drawn afresh by the layers
+    x_fit, y_fit = np.concatenate([x_fit] * passes), np.concatenate([y_fit] * passes)
     start = time.perf_counter()
     trainer.fit(x_fit, y_fit, validation_data=(x_val, y_val), epochs=config.epochs,
                 initial_epoch=resume.first_epoch(saved, config.epochs),
@@ -209,6 +209,11 @@ def _compiled_models(keras, config: TrainConfig, data: Dataset) -> tuple:
     return model, trainer
 
 
+def _passes(config: TrainConfig) -> int:
+    """How many times an epoch shows each training digit: AUGMENT_PASSES when augmenting, else once."""
+    return AUGMENT_PASSES if config.augment else 1
+
+
 def _split(data: Dataset, seed: int) -> tuple[np.ndarray, ...]:
     """(x_fit, y_fit, x_val, y_val): a stratified validation split out of the training split."""
     val = stratified_indices(data.y_train, round(len(data.y_train) * VALIDATION_FRACTION), seed)
@@ -233,7 +238,7 @@ def _metrics(config: TrainConfig, data: Dataset, model, validation: tuple, histo
         "epochs": config.epochs, "epochs_run": len(history.get("loss", [])),
         "batch_size": config.batch_size, "learning_rate": config.learning_rate,
         "train_images": len(data.y_train) - len(validation[1]),
-        "passes_per_epoch": AUGMENT_PASSES if config.augment else 1,
+        "passes_per_epoch": _passes(config),
         "validation_images": len(validation[1]), "test_images": len(data.y_test),
         "val_accuracy": float(val_acc), "test_accuracy": float(test_acc), "train_seconds": round(seconds, 2),
         "history": history, "class_names": data.class_names,
