@@ -17,7 +17,7 @@ sorts right from wrong (the share read exactly among the readings kept when the
 lowest-scored 10% and 20% are rejected, and the score's ROC AUC); and the median time
 per frame.
 
-    python bench/multidigit.py --model M.int8.tflite [--numbers 1000] [--constants --model-note T]
+    python bench/multidigit.py --model M.int8.tflite [--numbers 1000] [--seed 0] [--constants --model-note T]
 
 ``--constants`` reads the touching numbers of both sources with each constant of
 runtime/imaging/splitting.py at half and double its value, and without the model (cuts
@@ -83,10 +83,11 @@ SOURCES = {"simulator (tools/frames.py)": simulator, "independent (bench/scenes.
 
 
 def read_numbers(clf: Classifier, x: np.ndarray, y: np.ndarray, count: int = NUMBERS,
-                 cases: tuple[str, ...] = tuple(CASES), model: bool = True) -> dict:
+                 cases: tuple[str, ...] = tuple(CASES), model: bool = True, seed: int = 0) -> dict:
     """Every case on every source: {source: {case: figures}}, with the clean single-digit ceiling.
 
-    ``model=False`` cuts touching digits by the outline alone (``find_digits`` without a scorer).
+    ``model=False`` cuts touching digits by the outline alone (``find_digits`` without a scorer);
+    ``seed`` draws the numbers and their frames (another seed: another 1,000-frame draw).
     """
     right = np.nonzero(clf.scores(x).argmax(axis=1) == y)[0]
     clean = len(right) / len(y)
@@ -97,14 +98,14 @@ def read_numbers(clf: Classifier, x: np.ndarray, y: np.ndarray, count: int = NUM
         out[source] = {}
         for case in cases:
             pool, gap, expected = pools[case]
-            frames = _frames(draw, x, y, pool, gap, count)
+            frames = _frames(draw, x, y, pool, gap, count, seed)
             out[source][case] = case_figures(clf, frames, expected, model)
     return out
 
 
-def _frames(draw, x, y, pool, gap, count) -> Iterator[tuple[np.ndarray, str]]:
+def _frames(draw, x, y, pool, gap, count, seed=0) -> Iterator[tuple[np.ndarray, str]]:
     """(frame, the number's text), drawn one at a time (1,000 frames would hold 0.9 GB)."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     for _ in range(count):
         idx = rng.choice(pool, 3)
         yield draw(x[idx], rng, gap), "".join(map(str, y[idx]))
@@ -188,6 +189,7 @@ def main() -> None:
     parser.add_argument("--model-note", default="the int8 model given", help="its description")
     parser.add_argument("--numbers", type=int, default=NUMBERS)
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated, of: " + ", ".join(CASES))
+    parser.add_argument("--seed", type=int, default=0, help="draws the numbers and their frames")
     parser.add_argument("--constants", action="store_true", help="each constant at half and double")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results-numbers.md")
     args = parser.parse_args()
@@ -198,7 +200,8 @@ def main() -> None:
         args.out.write_text(constants_markdown(table, args.numbers, args.model_note))
         print(args.out.read_text())
         return
-    figures = read_numbers(clf, data.x_test, data.y_test, args.numbers, tuple(args.cases.split(",")))
+    figures = read_numbers(clf, data.x_test, data.y_test, args.numbers, tuple(args.cases.split(",")),
+                           seed=args.seed)
     print(f"clean {figures['clean']:.3f}, ceiling {figures['ceiling']:.3f}")
     print("\n".join(markdown(figures)))
     print(json.dumps(figures))

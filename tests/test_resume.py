@@ -314,6 +314,27 @@ def test_resume_on_changed_data_is_refused(copy_of, digits):
         train(_config(copy_of, resume=True), data=changed, verbose=0)
 
 
+def _with_settings(folder: Path, **settings) -> None:
+    """Rewrite every saved state in ``folder`` with these settings (``None``: the key left out, as a
+    version of mnist-edge that did not save it would)."""
+    for path in (folder / name for name in state.SLOTS):
+        saved = state.decode(path.read_bytes())
+        changed = {k: v for k, v in {**saved.settings, **settings}.items() if v is not None}
+        path.write_bytes(state.encode(dataclasses.replace(saved, settings=changed)))
+
+
+def test_resume_across_another_pass_count_is_refused(copy_of, digits):
+    """A state saved by a version that showed each digit another number of times an epoch (not a
+    flag: AUGMENT_PASSES) is refused; one saved before the count was recorded ran one pass."""
+    _with_settings(copy_of, passes_per_epoch=2)
+    with pytest.raises(MnistEdgeError, match=r"^the interrupted run in .* was saved by a version of mnist-edge "
+                                             r"that showed each training digit 2x an epoch \(this one: 1x\); "
+                                             r"start again without --resume$"):
+        train(_config(copy_of, resume=True), data=digits, verbose=0)
+    _with_settings(copy_of, passes_per_epoch=None)
+    assert train(_config(copy_of, resume=True), data=digits, verbose=0).resume_note == "resumed after epoch 3"
+
+
 def test_resume_with_more_epochs_continues(copy_of, digits):
     resumed = train(_config(copy_of, resume=True, epochs=EPOCHS + 1), data=digits, verbose=0)
     assert resumed.resume_note == "resumed after epoch 3"

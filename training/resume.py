@@ -6,9 +6,9 @@ back into a freshly built model, its optimizer and early stopping, so a run stop
 Ctrl-C or killed outright stops at the same epoch with the same weights, bit for bit.
 
 A resumed run must be the same run: ``fingerprint`` records what decides the result
-(dataset and its content, architecture, batch size, learning rate, seed, augmentation, deskew),
-and a ``--resume`` with other settings is refused, naming the setting. ``--epochs`` and
-``--patience`` may change: they only say how long to go on.
+(dataset and its content, architecture, batch size, learning rate, seed, augmentation, deskew,
+and how many times an epoch shows each digit), and a ``--resume`` with other settings is refused,
+naming the setting. ``--epochs`` and ``--patience`` may change: they only say how long to go on.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ FLAGS = {"dataset": "--dataset", "arch": "--arch", "hidden": "--hidden",
          "batch_size": "--batch-size", "learning_rate": "--learning-rate", "seed": "--seed",
          "augment": "--augment", "deskew": "--deskew"}
 # What a state saved before a setting existed ran with.
-BEFORE = {"augment": False, "deskew": False}
+BEFORE = {"augment": False, "deskew": False, "passes_per_epoch": 1}
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ def fingerprint(config, data: Dataset) -> dict:
     return {"dataset": data.name, "arch": config.arch,
             "hidden": list(hidden_widths(config.arch, config.hidden)),
             "batch_size": config.batch_size, "learning_rate": config.learning_rate,
-            "seed": config.seed, "augment": config.augment, "deskew": config.deskew, "data_sha256": sha.hexdigest(),
-            "data_source": data.source}
+            "seed": config.seed, "augment": config.augment, "deskew": config.deskew,
+            "passes_per_epoch": config.passes_per_epoch, "data_sha256": sha.hexdigest(), "data_source": data.source}
 
 
 def restore_point(folder: Path, settings: dict, model) -> RestorePoint:
@@ -90,6 +90,11 @@ def _refuse_other_settings(folder: Path, saved: dict, now: dict) -> None:
                 used = f"{flag} {_shown(then)}, not {_shown(now[key])}"
             raise MnistEdgeError(f"the interrupted run in {folder} used {used}; resume with its "
                                  "settings, or start again without --resume")
+    then = saved.get("passes_per_epoch", BEFORE["passes_per_epoch"])
+    if then != now["passes_per_epoch"]:  # not a flag: a state saved by another version of mnist-edge
+        raise MnistEdgeError(f"the interrupted run in {folder} was saved by a version of mnist-edge that "
+                             f"showed each training digit {then}x an epoch (this one: {now['passes_per_epoch']}x); "
+                             "start again without --resume")
     if saved.get("data_sha256") != now["data_sha256"]:
         raise MnistEdgeError(
             f"the interrupted run in {folder} trained on other {now['dataset']} data (it read "

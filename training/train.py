@@ -82,6 +82,11 @@ class TrainConfig:
             patience = AUGMENT_PATIENCE if augment is True else PATIENCE
         return replace(self, augment=augment, deskew=deskew, epochs=epochs, patience=patience)
 
+    @property
+    def passes_per_epoch(self) -> int:
+        """How many times an epoch shows each training digit: AUGMENT_PASSES when augmenting, else once."""
+        return AUGMENT_PASSES if self.augment else 1
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -159,7 +164,7 @@ def _train_locked(config: TrainConfig, data: Dataset, verbose, extra: list) -> T
         resume.restore(trainer, saved)
     stopper, keeper = resume.callbacks(keras, folder, settings, config.patience, saved)
     x_fit, y_fit, x_val, y_val = _split(data, config.seed)
-    passes = _passes(config)  # every digit this many times an epoch, each drawn afresh by the layers
+    passes = config.passes_per_epoch  # every digit this many times an epoch, each drawn afresh by the layers
     x_fit, y_fit = np.concatenate([x_fit] * passes), np.concatenate([y_fit] * passes)
     start = time.perf_counter()
     trainer.fit(x_fit, y_fit, validation_data=(x_val, y_val), epochs=config.epochs,
@@ -209,11 +214,6 @@ def _compiled_models(keras, config: TrainConfig, data: Dataset) -> tuple:
     return model, trainer
 
 
-def _passes(config: TrainConfig) -> int:
-    """How many times an epoch shows each training digit: AUGMENT_PASSES when augmenting, else once."""
-    return AUGMENT_PASSES if config.augment else 1
-
-
 def _split(data: Dataset, seed: int) -> tuple[np.ndarray, ...]:
     """(x_fit, y_fit, x_val, y_val): a stratified validation split out of the training split."""
     val = stratified_indices(data.y_train, round(len(data.y_train) * VALIDATION_FRACTION), seed)
@@ -238,7 +238,7 @@ def _metrics(config: TrainConfig, data: Dataset, model, validation: tuple, histo
         "epochs": config.epochs, "epochs_run": len(history.get("loss", [])),
         "batch_size": config.batch_size, "learning_rate": config.learning_rate,
         "train_images": len(data.y_train) - len(validation[1]),
-        "passes_per_epoch": _passes(config),
+        "passes_per_epoch": config.passes_per_epoch,
         "validation_images": len(validation[1]), "test_images": len(data.y_test),
         "val_accuracy": float(val_acc), "test_accuracy": float(test_acc), "train_seconds": round(seconds, 2),
         "history": history, "class_names": data.class_names,
