@@ -74,7 +74,7 @@ PROBES = [BASE, replace(BASE, blur=8), replace(BASE, stroke=1.5), replace(BASE, 
           replace(BASE, contrast=0.25)]
 CONSTANTS = [(preprocess, "BACKGROUND_CELLS"), (preprocess, "BACKGROUND_WINDOW"), (preprocess, "MIN_CONTRAST"),
              (preprocess, "INK_LEVEL"), (preprocess, "FLOOR_LEVEL"), (preprocess, "STROKE_PERCENTILE"),
-             (preprocess, "MAX_STROKE"), (preprocess, "CROP_FILL"), (preprocess, "WORK_SIDE"),
+             (preprocess, "MAX_STROKE"), (preprocess, "WORK_SIDE"),
              (segment, "MIN_AREA_FRACTION"), (segment, "PIECE_AREA_FRACTION"), (segment, "MIN_HEIGHT_FRACTION"),
              (segment, "MERGE_MARGIN"), (deskew, "MAX_SHEAR")]
 

@@ -13,8 +13,8 @@ gap, each a small numpy-in, numpy-out function:
    (a grey-level opening at a coarse scale, which follows gradients and shadows,
    refined at full resolution where a hard shadow's edge steps sharply)
    and subtract it, so ink is bright on black whatever the lighting; when the
-   digit fills the picture (a tight crop), ``crop_ink_map`` takes the paper from
-   the border instead;
+   digit runs off the picture's edge (a tight crop cut into it), ``crop_ink_map`` takes
+   the paper from the border instead;
 4. ``ink_threshold``: ink must stand out from the paper by ``MIN_CONTRAST``
    levels, else the picture has no digit. That is the only test of "is there
    ink": a blob that stands out is ink, sharp or blurred (``DigitCrop.soft``);
@@ -64,7 +64,6 @@ STROKE_PERCENTILE = 75  # the stroke level that is stretched to 255, like MNIST'
 MAX_SOFTNESS = 0.4  # ink just outside a blob / ink inside it above this: flagged soft (pen strokes ~0.1)
 MAX_STROKE = 4.5  # px, MNIST's stroke width in 28x28, 95th percentile (``stroke_width``; 3.0 median)
 LIT_FLOOR = 48  # grey level: paper darker than this is not scaled further (noise would be, too)
-CROP_FILL = 0.6  # a digit box this share of the picture's height or width: the picture is a crop of it
 BORDER = 2  # pixels, the border whose grey is the paper's
 PAPER_PERCENTILE = 90  # of the border's greys: the paper's level, even with a shadow over most of the border
 STROKE_LEVEL = 0.4  # share of 255 above which a pixel of the 28x28 digit counts as stroke
@@ -258,11 +257,12 @@ def _opening(image: np.ndarray, window: int) -> np.ndarray:
 
 
 def crop_ink_map(gray: np.ndarray, dark_on_light: bool) -> np.ndarray:
-    """``ink_map`` for a picture that is a crop of its digit: the paper is a plane fitted to the border.
+    """``ink_map`` for a picture cut into its digit (a tight crop whose ink runs off an edge): the paper
+    is a plane fitted to the border.
 
-    When the digit covers most of the picture, its strokes (a marker's, a quarter of
-    the digit's height) can be as wide as the opening's window and would be taken for
-    paper; the border, though, is paper, and a plane through it follows an even light.
+    The opening's edge-replicated margins carry ink that reaches the edge outwards, as wide as the
+    opening's window, and would take it (a marker's stroke, most of all) for paper; the border,
+    though, is mostly paper, and a plane through it follows an even light.
     """
     if dark_on_light:
         gray = 255 - gray
@@ -457,7 +457,7 @@ def find_digits(image: np.ndarray, multi: bool = False, region: Region | None = 
     dark = is_dark_on_light(small)
     ink = ink_map(small, dark)
     found = _locate(ink, multi, expected, scorer)
-    if found and _fills(found[3], small.shape):
+    if found and _runs_off(found[3], small.shape):
         ink = crop_ink_map(small, dark)
         found = _locate(ink, multi, expected, scorer)
     if not found:
@@ -485,12 +485,13 @@ def _locate(ink: np.ndarray, multi: bool, expected: int | None, scorer: Scorer |
     return (threshold, component_map, components, glyphs) if glyphs else None
 
 
-def _fills(glyphs: list[Glyph], shape: tuple[int, int]) -> bool:
-    """Whether a digit found fills the picture (a crop of it), so the paper under it cannot be told
-    from its ink. Each digit on its own: a number written across a frame spans most of its width
-    while each digit stays small against the background's window, and a plane fitted to the border,
-    a crop's paper, is wrong under a cast shadow."""
-    return any(g.box.height >= CROP_FILL * shape[0] or g.box.width >= CROP_FILL * shape[1] for g in glyphs)
+def _runs_off(glyphs: list[Glyph], shape: tuple[int, int]) -> bool:
+    """Whether a digit found reaches the picture's edge: a crop cut into it, whose paper is a plane
+    through the border (``crop_ink_map``). Not merely a digit that fills most of the picture: a
+    plane through the border of a camera frame is wrong under a cast shadow across it, and a digit
+    held close to the camera (a frame's height and more) lost its lit half to it."""
+    return any(g.box.top == 0 or g.box.left == 0 or g.box.bottom == shape[0] or g.box.right == shape[1]
+               for g in glyphs)
 
 
 def to_mnist(image: np.ndarray, region: Region | None = None) -> np.ndarray:
