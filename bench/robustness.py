@@ -65,16 +65,18 @@ SWEEPS = [
     ("pen", ["black", "blue", "red"], {"black", "blue", "red"}),
     ("paper", ["plain", "lined", "squared"], {"plain", "lined", "squared"}),
     ("polarity", ["dark", "light"], {"dark", "light"}),
+    ("surround", [0.0, 0.05, 0.1, 0.15, 0.2], {0.0, 0.05, 0.1, 0.15, 0.2}),  # a page on a table, in from each side
 ]
 SWEEP_BASE = {"shadow_edge": replace(BASE, shadow=0.75)}  # a knob swept from another scene than BASE
 # Probe set for --constants: a plain scene and the steps that press on the preprocessing hardest.
 SIMULATOR = "simulator"  # --constants also reads the project's own frames (tools/frames.py)
 PROBES = [BASE, replace(BASE, blur=8), replace(BASE, stroke=1.5), replace(BASE, height=0.95),
           replace(BASE, height=0.1), replace(BASE, shadow=0.6), replace(BASE, paper="squared"),
-          replace(BASE, contrast=0.25)]
+          replace(BASE, contrast=0.25), replace(BASE, surround=0.1)]
 CONSTANTS = [(preprocess, "BACKGROUND_CELLS"), (preprocess, "BACKGROUND_WINDOW"), (preprocess, "MIN_CONTRAST"),
              (preprocess, "INK_LEVEL"), (preprocess, "FLOOR_LEVEL"), (preprocess, "STROKE_PERCENTILE"),
-             (preprocess, "MAX_STROKE"), (preprocess, "WORK_SIDE"),
+             (preprocess, "MAX_STROKE"), (preprocess, "WORK_SIDE"), (preprocess, "PAGE_GATE"),
+             (preprocess, "PAGE_STEP"), (preprocess, "PAGE_SHARE"),
              (segment, "MIN_AREA_FRACTION"), (segment, "PIECE_AREA_FRACTION"), (segment, "MIN_HEIGHT_FRACTION"),
              (segment, "MERGE_MARGIN"), (deskew, "MAX_SHEAR")]
 
@@ -208,7 +210,7 @@ def _plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(4, 4, figsize=(16, 14))
+    fig, axes = plt.subplots(5, 4, figsize=(16, 17))
     main = _main(results["clean"])
     colours = {"mnist": "tab:blue", "optdigits": "tab:orange", "fonts": "tab:green"}
     for ax, (knob, steps, legible) in zip(axes.flat, SWEEPS):

@@ -5,6 +5,7 @@ first tuned on; measuring on it alone would flatter that tuning. This module tak
 another road: OpenCV warps and filters (``cv2.warpPerspective``, ``cv2.dilate``/``erode``,
 ``cv2.GaussianBlur``, a motion kernel, ``cv2.imencode`` for JPEG) over procedurally drawn
 paper (fibre noise, ruled lines, squares, light falloff, a cast shadow, soft- or hard-edged),
+a table or wall round the page,
 coloured pens, and either polarity. One ``Scene`` is one setting of every knob; the
 bench sweeps one knob at a time from ``BASE``.
 
@@ -55,6 +56,8 @@ class Scene:
     pen: str = "black"
     paper: str = "plain"  # plain, lined, squared
     polarity: str = "dark"  # dark ink on light paper, or light on dark (chalk, a screen)
+    surround: float = 0.0  # the page's margin in the frame, share of each side; beyond it a table (or, for light
+    # ink, a wall) whose grey lies between the paper's and the ink's (0: the page fills the frame)
 
 
 BASE = Scene()
@@ -141,6 +144,8 @@ def _camera(coverage: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.
     rgb += (np.float32(scene.contrast) * coverage[..., None]) * (pen - rgb)  # ink over paper, by its coverage
     if scene.polarity == "light":  # chalk, a screen: inverted before the light falls on it,
         np.subtract(255, rgb, out=rgb)  # so a shadow darkens the board as it darkens paper
+    if scene.surround > 0:
+        rgb = _surround(rgb, coverage, scene, rng)
     rgb *= _lighting(scene, rng)[..., None]
     if scene.blur > 0:
         rgb = cv2.GaussianBlur(rgb, (0, 0), scene.blur)
@@ -150,6 +155,30 @@ def _camera(coverage: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.
     bgr = np.clip(rgb[..., ::-1], 0, 255).astype(np.uint8)
     ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, scene.quality])
     return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+def _surround(rgb: np.ndarray, coverage: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndarray:
+    """The page as a quadrilateral ``scene.surround`` of the frame in from each side (each corner moved
+    at random, the page grown to hold the ink), on a grained, tinted surface whose grey is 30-80% of
+    the way from the paper's to the ink's: a table round a sheet, a wall round a slate."""
+    h, w = coverage.shape
+    rows, cols = np.nonzero(coverage > 0.02)
+    inset = scene.surround * np.float32([w, h])
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]]) + inset * np.float32([[1, 1], [-1, 1], [-1, -1], [1, -1]])
+    corners += rng.uniform(-0.3, 0.3, (4, 2)).astype(np.float32) * inset
+    if rows.size:  # the page holds the writing, 10 px clear
+        top, bottom, left, right = rows.min() - 10, rows.max() + 10, cols.min() - 10, cols.max() + 10
+        corners[:, 0] = np.where([1, 0, 0, 1], np.minimum(corners[:, 0], left), np.maximum(corners[:, 0], right))
+        corners[:, 1] = np.where([1, 1, 0, 0], np.minimum(corners[:, 1], top), np.maximum(corners[:, 1], bottom))
+    page = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(page, np.round(corners).astype(np.int32), 1)
+    paper = np.median(rgb[page > 0], axis=0)
+    ink = rgb[coverage > 0.5].mean(axis=0) if (coverage > 0.5).any() else paper
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (h // 2, w // 2)).astype(np.float32), (0, 0), 4, sigmaY=1)
+    grain = cv2.resize(grain / max(1e-6, float(grain.std())), (w, h))
+    tint = np.float32([1.15, 1.0, 0.8]) if rng.random() < 0.5 else np.float32([1.0, 1.0, 1.0])
+    surface = (paper + rng.uniform(0.3, 0.8) * (ink - paper)) * tint * (1 + 0.06 * grain[..., None])
+    return np.where(page[..., None] > 0, rgb, surface).astype(np.float32)
 
 
 def _ink(digit: np.ndarray, scene: Scene) -> np.ndarray:

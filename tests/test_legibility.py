@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from runtime import Classifier
-from runtime.imaging.preprocess import find_digits, stroke_width
+from runtime.imaging.preprocess import find_digits, is_dark_on_light, stroke_width
 from tests.helpers import assert_one_line_error, run_cli
 
 PER_CLASS = 20  # held-out digits per class: 200 in all
@@ -173,6 +173,72 @@ def test_a_close_up_digit_half_in_shade_is_read_whole(classifier, held_out, cont
     preds = classifier.scores(np.stack([f[0].image for f in found])).argmax(axis=1)
     print(f"close-up half in shade, contrast {contrast}: read right {np.mean(preds[clean] == y[clean]):.3f}")
     assert np.mean(preds[clean] == y[clean]) >= 0.9
+
+
+def on_a_surface(digit: np.ndarray, rng: np.random.Generator, light_ink: bool) -> np.ndarray:
+    """A 640x480 RGB photo of a page lying on a surface: a white sheet with a dark digit on a table
+    darker than the sheet but lighter than the ink, or (``light_ink``) a dark slate with a light digit
+    on a wall lighter than the slate but darker than the chalk. The page covers 45-70% of the frame,
+    the digit is 120-200 px tall somewhere on it; the surface has a grain and a colour."""
+    height = int(rng.integers(120, 201))
+    rows, cols = np.nonzero(digit > 20)
+    ink = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    width = max(1, round(ink.shape[1] * height / ink.shape[0]))
+    glyph = np.asarray(Image.fromarray(ink).resize((width, height), Image.Resampling.BICUBIC)) / 255.0
+    page_w, page_h = int(rng.integers(440, 561)), int(rng.integers(330, 421))
+    paper, pen, surface = (45.0, 225.0, rng.uniform(95, 150)) if light_ink else (235.0, 30.0, rng.uniform(70, 140))
+    page = np.full((page_h, page_w), paper, np.float32)
+    top, left = int(rng.integers(10, page_h - height - 10)), int(rng.integers(10, page_w - width - 10))
+    page[top : top + height, left : left + width] += glyph * (pen - paper)
+    grain = np.asarray(Image.fromarray(rng.normal(128, 40, (480, 640)).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(3))).astype(np.float32) - 128
+    gray = surface + 0.6 * grain
+    y0, x0 = int(rng.integers(8, 480 - page_h - 8)), int(rng.integers(8, 640 - page_w - 8))
+    canvas = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8))
+    canvas.paste(Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)), (x0, y0))
+    tint = np.array([1.15, 1.0, 0.8] if not light_ink else [0.95, 1.0, 1.05], np.float32)
+    frame = np.asarray(canvas).astype(np.float32)[..., None] * np.ones(3, np.float32)
+    inside = np.zeros((480, 640), bool)
+    inside[y0 : y0 + page_h, x0 : x0 + page_w] = True
+    frame[~inside] *= tint
+    frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
+    return np.asarray(Image.fromarray(frame).filter(ImageFilter.GaussianBlur(1)))
+
+
+@pytest.mark.parametrize("light_ink", [False, True])
+def test_a_page_lying_on_a_table_is_read(classifier, held_out, light_ink):
+    """A photo of a sheet on a darker table (or a slate on a lighter wall) has no paper at its border:
+    the border's grey lies between the ink's and the page's. The page decides the polarity; taken from
+    the border, the sheet itself was read as light ink on a dark ground (about half read)."""
+    x, y = held_out
+    rng = np.random.default_rng(1 if light_ink else 0)
+    clean = classifier.scores(x).argmax(axis=1) == y
+    answered, preds, _ = read(classifier, [on_a_surface(d, rng, light_ink) for d in x])
+    print(f"page on a surface (light ink {light_ink}): answered {answered:.3f}, "
+          f"read right {np.mean(preds[clean] == y[clean]):.3f}")
+    assert answered == 1.0
+    assert np.mean(preds[clean] == y[clean]) >= 0.9
+
+
+@pytest.mark.parametrize("light_ink", [False, True])
+def test_ink_filling_a_tight_crop_is_not_a_page(held_out, light_ink):
+    """The other side of the page rule: a bold digit filling most of a crop with a thin margin is a
+    large region unlike the border too, but the border is then the picture's lightest (or darkest)
+    grey, which is paper. Every such crop keeps its polarity."""
+    x, _ = held_out
+    wrong = []
+    for k, digit in enumerate(x[::4]):
+        for margin, bold in ((2, 0), (5, 8), (10, 14), (20, 20)):
+            rows, cols = np.nonzero(digit > 20)
+            ink = Image.fromarray(digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
+            big = ink.resize((max(1, round(ink.width * 112 / ink.height)), 112), Image.Resampling.BICUBIC)
+            big = np.pad(np.asarray(big), bold + margin)
+            if bold:
+                big = np.asarray(Image.fromarray(big).filter(ImageFilter.MaxFilter(2 * bold + 1)))
+            picture = big if light_ink else 255 - big
+            if is_dark_on_light(picture) == light_ink:
+                wrong.append((k, margin, bold))
+    assert wrong == []
 
 
 def test_blank_pictures_have_no_digit():

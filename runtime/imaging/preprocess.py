@@ -9,7 +9,8 @@ gap, each a small numpy-in, numpy-out function:
 
 1. ``to_grayscale``, then ``crop_region`` to an optional region of interest;
 2. ``working_copy``: shrink large frames (box filter) so the rest is cheap;
-3. ``ink_map``: decide polarity (the paper is at the border), estimate the paper
+3. ``ink_map``: decide polarity (the paper is at the border, or is a page that stands
+   out from a surround there: a sheet on a table), estimate the paper
    (a grey-level opening at a coarse scale, which follows gradients and shadows,
    refined at full resolution where a hard shadow's edge steps sharply)
    and subtract it, so ink is bright on black whatever the lighting; when the
@@ -65,6 +66,9 @@ MAX_SOFTNESS = 0.4  # ink just outside a blob / ink inside it above this: flagge
 MAX_STROKE = 4.5  # px, MNIST's stroke width in 28x28, 95th percentile (``stroke_width``; 3.0 median)
 LIT_FLOOR = 48  # grey level: paper darker than this is not scaled further (noise would be, too)
 BORDER = 2  # pixels, the border whose grey is the paper's
+PAGE_GATE = 0.05  # a border this close to the picture's darkest or brightest grey (share of the range) is paper
+PAGE_STEP = 48  # grey levels a page (a sheet on a table) stands out from the border's surround by, at least
+PAGE_SHARE = 0.3  # of the picture a page covers, at least: more than a digit's ink
 PAPER_PERCENTILE = 90  # of the border's greys: the paper's level, even with a shadow over most of the border
 STROKE_LEVEL = 0.4  # share of 255 above which a pixel of the 28x28 digit counts as stroke
 
@@ -180,12 +184,61 @@ def is_dark_on_light(gray: np.ndarray) -> bool:
     anywhere and for a tight crop whose digit covers most of it. Its best-lit part counts
     (``PAPER_PERCENTILE``), as a cast shadow may cover most of the border. The ink is
     whichever extreme, darkest or brightest 0.5% of all pixels, lies further from it.
+
+    One border is not paper: a surround, a table round a sheet or a wall round a slate, whose
+    grey lies between the picture's extremes (paper is one of them, the ink the other). Then,
+    when a page stands out inside it (``_page``), the page's own paper and ink decide.
     """
+    low, high = _extremes(gray)
+    border = _border(gray)
+    between = (percentile(border, 50) - low) / max(1, high - low)
+    if PAGE_GATE < between < 1 - PAGE_GATE:
+        page = _page(gray)
+        if page is not None:
+            low, high = _extremes(page)
+            paper = percentile(page, 50)
+            return paper - low > high - paper
+    paper = percentile(border, PAPER_PERCENTILE)
+    return paper - low > high - paper
+
+
+def _extremes(gray: np.ndarray) -> tuple[int, int]:
+    """The darkest and the brightest 0.5% of a uint8 picture's pixels: the grey levels where they begin."""
     cumulative = np.cumsum(np.bincount(gray.ravel(), minlength=256))
     total = cumulative[-1]
     low, high = (int(np.searchsorted(cumulative, q * total)) for q in (0.005, 0.995))
-    paper = percentile(_border(gray), PAPER_PERCENTILE)
-    return paper - low > high - paper
+    return low, high
+
+
+def _page(gray: np.ndarray) -> np.ndarray | None:
+    """The pixels of a page inside the picture, with what is written on it, or None when there is none.
+
+    A page is a region at least ``PAGE_STEP`` grey levels brighter (a sheet on a table) or darker
+    (a slate on a wall) than the border's median, on the background's coarse grid, covering
+    ``PAGE_SHARE`` of the picture, and too little of the border for ``is_dark_on_light``'s border
+    rule to see it (a page that reaches further is paper there); the holes the writing makes in
+    it are filled.
+    """
+    h, w = gray.shape
+    cell = max(1, min(h, w) // BACKGROUND_CELLS)
+    coarse = (np.asarray(Image.fromarray(gray).reduce(cell)) if cell > 1 else gray).astype(np.int16)
+    surround = percentile(_border(coarse), 50)
+    for side in (1, -1):
+        mask = side * (coarse - surround) > PAGE_STEP
+        seen = np.mean(side * (_border(gray).astype(np.int16) - surround) > PAGE_STEP)  # by the border rule
+        if mask.mean() >= PAGE_SHARE and seen < 1 - PAPER_PERCENTILE / 100:
+            page = np.repeat(np.repeat(_filled(mask), cell, axis=0), cell, axis=1)[:h, :w]
+            return gray[: page.shape[0], : page.shape[1]][page]
+    return None
+
+
+def _filled(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with its holes filled: every region of the rest that does not reach the border."""
+    component_map, components = connected_components(~mask)
+    h, w = mask.shape
+    outside = [c.component_id for c in components
+               if c.box.top == 0 or c.box.left == 0 or c.box.bottom == h or c.box.right == w]
+    return ~np.isin(component_map, outside)
 
 
 def _border(image: np.ndarray) -> np.ndarray:
