@@ -191,9 +191,9 @@ def is_dark_on_light(gray: np.ndarray) -> bool:
     """
     low, high = _extremes(gray)
     border = _border(gray)
-    between = (percentile(border, 50) - low) / max(1, high - low)
-    if PAGE_GATE < between < 1 - PAGE_GATE:
-        page = _page(gray)
+    surround = percentile(border, 50)
+    if PAGE_GATE < (surround - low) / max(1, high - low) < 1 - PAGE_GATE:
+        page = _page(gray, border, surround)
         if page is not None:
             low, high = _extremes(page)
             paper = percentile(page, 50)
@@ -210,23 +210,27 @@ def _extremes(gray: np.ndarray) -> tuple[int, int]:
     return low, high
 
 
-def _page(gray: np.ndarray) -> np.ndarray | None:
+def _page(gray: np.ndarray, border: np.ndarray, surround: float) -> np.ndarray | None:
     """The pixels of a page inside the picture, with what is written on it, or None when there is none.
 
     A page is a region at least ``PAGE_STEP`` grey levels brighter (a sheet on a table) or darker
-    (a slate on a wall) than the border's median, on the background's coarse grid, covering
-    ``PAGE_SHARE`` of the picture, and too little of the border for ``is_dark_on_light``'s border
-    rule to see it (a page that reaches further is paper there); the holes the writing makes in
-    it are filled.
+    (a slate on a wall) than the border's median grey ``surround``, covering ``PAGE_SHARE`` of the
+    picture on the background's coarse grid, and too little of the ``border`` for
+    ``is_dark_on_light``'s border rule to see it (a page that reaches further is paper there);
+    the holes the writing makes in it are filled.
     """
-    h, w = gray.shape
-    cell = max(1, min(h, w) // BACKGROUND_CELLS)
-    coarse = (np.asarray(Image.fromarray(gray).reduce(cell)) if cell > 1 else gray).astype(np.int16)
-    surround = percentile(_border(coarse), 50)
+    levels = gray.astype(np.int16) - int(surround)
     for side in (1, -1):
-        mask = side * (coarse - surround) > PAGE_STEP
-        seen = np.mean(side * (_border(gray).astype(np.int16) - surround) > PAGE_STEP)  # by the border rule
-        if mask.mean() >= PAGE_SHARE and seen < 1 - PAPER_PERCENTILE / 100:
+        if np.count_nonzero(side * (border.astype(np.int16) - int(surround)) > PAGE_STEP) >= (
+                1 - PAPER_PERCENTILE / 100) * border.size:
+            continue  # the border rule sees it
+        if np.count_nonzero(side * levels > PAGE_STEP) < PAGE_SHARE / 2 * levels.size:
+            continue  # a first look at full size: a page, not counting its writing, is half of that at least
+        h, w = gray.shape
+        cell = max(1, min(h, w) // BACKGROUND_CELLS)
+        coarse = (np.asarray(Image.fromarray(gray).reduce(cell)) if cell > 1 else gray).astype(np.int16)
+        mask = side * (coarse - int(surround)) > PAGE_STEP
+        if np.count_nonzero(mask) >= PAGE_SHARE * mask.size:
             page = np.repeat(np.repeat(_filled(mask), cell, axis=0), cell, axis=1)[:h, :w]
             return gray[: page.shape[0], : page.shape[1]][page]
     return None
