@@ -33,15 +33,19 @@ def held_out(digits):
     return digits.x_test[pick], digits.y_test[pick]
 
 
-def tight_crop(digit: np.ndarray, blur: float = 0.0, bold: int = 0) -> np.ndarray:
-    """Black ink on white, the digit ``HEIGHT`` px tall in a ``CROP`` px square; ``bold``: a min filter's size."""
+def upright_ink(digit: np.ndarray, height: int) -> np.ndarray:
+    """The digit's ink box scaled (bicubic, aspect kept) to ``height`` px: uint8, bright on black."""
     rows, cols = np.nonzero(digit > 20)
     ink = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    scale = HEIGHT / ink.shape[0]
-    size = (max(1, round(ink.shape[1] * scale)), HEIGHT)
-    big = Image.fromarray(ink).resize(size, Image.Resampling.BICUBIC)
+    width = max(1, round(ink.shape[1] * height / ink.shape[0]))
+    return np.asarray(Image.fromarray(ink).resize((width, height), Image.Resampling.BICUBIC))
+
+
+def tight_crop(digit: np.ndarray, blur: float = 0.0, bold: int = 0) -> np.ndarray:
+    """Black ink on white, the digit ``HEIGHT`` px tall in a ``CROP`` px square; ``bold``: a min filter's size."""
+    big = upright_ink(digit, HEIGHT)
     page = Image.new("L", (CROP, CROP), 255)
-    page.paste(Image.fromarray(255 - np.asarray(big)), ((CROP - size[0]) // 2, (CROP - HEIGHT) // 2))
+    page.paste(Image.fromarray(255 - big), ((CROP - big.shape[1]) // 2, (CROP - HEIGHT) // 2))
     if bold:
         page = page.filter(ImageFilter.MinFilter(bold))
     if blur:
@@ -145,14 +149,11 @@ def test_a_hard_shadow_edge_is_paper_not_ink(classifier, held_out):
 def close_up(digit: np.ndarray, rng: np.random.Generator, contrast: float, depth: float) -> np.ndarray:
     """A 640x480 frame whose digit is ``CLOSE_UP`` px tall, its upper part under a soft cast shadow
     ``depth`` deep that spans the frame's width (a hand's, a head's)."""
-    rows, cols = np.nonzero(digit > 20)
-    ink = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    height = CLOSE_UP
-    width = max(1, round(ink.shape[1] * height / ink.shape[0]))
+    glyph = upright_ink(digit, CLOSE_UP)
+    height, width = glyph.shape
     page = np.zeros((480, 640), np.float32)
     top, left = (480 - height) // 2, (640 - width) // 2
-    page[top : top + height, left : left + width] = np.asarray(
-        Image.fromarray(ink).resize((width, height), Image.Resampling.BICUBIC))
+    page[top : top + height, left : left + width] = glyph
     edge = top + rng.uniform(0.2, 0.5) * height  # the shadow's edge crosses the digit's upper half
     light = 1 - depth / (1 + np.exp((np.arange(480)[:, None] - edge) / 15.0))
     picture = ((235 - contrast * page) * light).astype(np.uint8)
@@ -180,11 +181,8 @@ def on_a_surface(digit: np.ndarray, rng: np.random.Generator, light_ink: bool) -
     darker than the sheet but lighter than the ink, or (``light_ink``) a dark slate with a light digit
     on a wall lighter than the slate but darker than the chalk. The page covers 45-70% of the frame,
     the digit is 120-200 px tall somewhere on it; the surface has a grain and a colour."""
-    height = int(rng.integers(120, 201))
-    rows, cols = np.nonzero(digit > 20)
-    ink = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    width = max(1, round(ink.shape[1] * height / ink.shape[0]))
-    glyph = np.asarray(Image.fromarray(ink).resize((width, height), Image.Resampling.BICUBIC)) / 255.0
+    glyph = upright_ink(digit, int(rng.integers(120, 201))) / 255.0
+    height, width = glyph.shape
     page_w, page_h = int(rng.integers(440, 561)), int(rng.integers(330, 421))
     paper, pen, surface = (45.0, 225.0, rng.uniform(95, 150)) if light_ink else (235.0, 30.0, rng.uniform(70, 140))
     page = np.full((page_h, page_w), paper, np.float32)
@@ -229,10 +227,7 @@ def test_ink_filling_a_tight_crop_is_not_a_page(held_out, light_ink):
     wrong = []
     for k, digit in enumerate(x[::4]):
         for margin, bold in ((2, 0), (5, 8), (10, 14), (20, 20)):
-            rows, cols = np.nonzero(digit > 20)
-            ink = Image.fromarray(digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
-            big = ink.resize((max(1, round(ink.width * 112 / ink.height)), 112), Image.Resampling.BICUBIC)
-            big = np.pad(np.asarray(big), bold + margin)
+            big = np.pad(upright_ink(digit, HEIGHT), bold + margin)
             if bold:
                 big = np.asarray(Image.fromarray(big).filter(ImageFilter.MaxFilter(2 * bold + 1)))
             picture = big if light_ink else 255 - big

@@ -192,13 +192,13 @@ def is_dark_on_light(gray: np.ndarray) -> bool:
     low, high = _extremes(gray)
     border = _border(gray)
     surround = percentile(border, 50)
-    if PAGE_GATE < (surround - low) / max(1, high - low) < 1 - PAGE_GATE:
-        page = _page(gray, border, surround)
-        if page is not None:
-            low, high = _extremes(page)
-            paper = percentile(page, 50)
-            return paper - low > high - paper
-    paper = percentile(border, PAPER_PERCENTILE)
+    between = PAGE_GATE < (surround - low) / max(1, high - low) < 1 - PAGE_GATE
+    page = _page(gray, border, surround) if between else None
+    if page is None:
+        paper = percentile(border, PAPER_PERCENTILE)
+    else:
+        low, high = _extremes(page)
+        paper = percentile(page, 50)
     return paper - low > high - paper
 
 
@@ -220,9 +220,9 @@ def _page(gray: np.ndarray, border: np.ndarray, surround: float) -> np.ndarray |
     the holes the writing makes in it are filled.
     """
     levels = gray.astype(np.int16) - int(surround)
+    rim = border.astype(np.int16) - int(surround)
     for side in (1, -1):
-        if np.count_nonzero(side * (border.astype(np.int16) - int(surround)) > PAGE_STEP) >= (
-                1 - PAPER_PERCENTILE / 100) * border.size:
+        if np.count_nonzero(side * rim > PAGE_STEP) >= (1 - PAPER_PERCENTILE / 100) * rim.size:
             continue  # the border rule sees it
         if np.count_nonzero(side * levels > PAGE_STEP) < PAGE_SHARE / 2 * levels.size:
             continue  # a first look at full size: a page, not counting its writing, is half of that at least
@@ -239,9 +239,7 @@ def _page(gray: np.ndarray, border: np.ndarray, surround: float) -> np.ndarray |
 def _filled(mask: np.ndarray) -> np.ndarray:
     """``mask`` with its holes filled: every region of the rest that does not reach the border."""
     component_map, components = connected_components(~mask)
-    h, w = mask.shape
-    outside = [c.component_id for c in components
-               if c.box.top == 0 or c.box.left == 0 or c.box.bottom == h or c.box.right == w]
+    outside = [c.component_id for c in components if _at_edge(c.box, mask.shape)]
     return ~np.isin(component_map, outside)
 
 
@@ -547,8 +545,12 @@ def _runs_off(glyphs: list[Glyph], shape: tuple[int, int]) -> bool:
     through the border (``crop_ink_map``). Not merely a digit that fills most of the picture: a
     plane through the border of a camera frame is wrong under a cast shadow across it, and a digit
     held close to the camera (a frame's height and more) lost its lit half to it."""
-    return any(g.box.top == 0 or g.box.left == 0 or g.box.bottom == shape[0] or g.box.right == shape[1]
-               for g in glyphs)
+    return any(_at_edge(g.box, shape) for g in glyphs)
+
+
+def _at_edge(box: Box, shape: tuple[int, int]) -> bool:
+    """Whether ``box`` reaches the edge of a picture of ``shape``."""
+    return box.top == 0 or box.left == 0 or box.bottom == shape[0] or box.right == shape[1]
 
 
 def to_mnist(image: np.ndarray, region: Region | None = None) -> np.ndarray:
