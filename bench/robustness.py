@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import camera, machine  # noqa: E402
-from bench.scenes import BASE, digit_sources, random_scene, render  # noqa: E402
+from bench.scenes import BASE, Scene, digit_sources, random_scene, render  # noqa: E402
 from runtime import Classifier  # noqa: E402
 from runtime.imaging import deskew, preprocess, segment  # noqa: E402
 from runtime.imaging.preprocess import find_digits  # noqa: E402
@@ -65,18 +65,21 @@ SWEEPS = [
     ("pen", ["black", "blue", "red"], {"black", "blue", "red"}),
     ("paper", ["plain", "lined", "squared"], {"plain", "lined", "squared"}),
     ("polarity", ["dark", "light"], {"dark", "light"}),
+    ("chalk height", [0.05, 0.1, 0.2, 0.4], {0.1, 0.2, 0.4}),  # light ink on a dark board
     ("surround", [0.0, 0.05, 0.1, 0.15, 0.2], {0.0, 0.05, 0.1, 0.15, 0.2}),  # a page on a table, in from each side
 ]
-SWEEP_BASE = {"shadow_edge": replace(BASE, shadow=0.75)}  # a knob swept from another scene than BASE
+# Sweeps from another scene than BASE (and named apart from their knob): (knob, scene, what the title adds).
+SWEEP_BASE = {"shadow_edge": ("shadow_edge", replace(BASE, shadow=0.75), "px of softness, 0: hard; under a 75% shadow"),
+              "chalk height": ("height", replace(BASE, polarity="light"), "light ink on a dark board")}
 # Probe set for --constants: a plain scene and the steps that press on the preprocessing hardest.
 SIMULATOR = "simulator"  # --constants also reads the project's own frames (tools/frames.py)
 PROBES = [BASE, replace(BASE, blur=8), replace(BASE, stroke=1.5), replace(BASE, height=0.95),
           replace(BASE, height=0.1), replace(BASE, shadow=0.6), replace(BASE, paper="squared"),
-          replace(BASE, contrast=0.25), replace(BASE, surround=0.1)]
+          replace(BASE, contrast=0.25), replace(BASE, surround=0.1), replace(BASE, height=0.08, polarity="light")]
 CONSTANTS = [(preprocess, "BACKGROUND_CELLS"), (preprocess, "BACKGROUND_WINDOW"), (preprocess, "MIN_CONTRAST"),
              (preprocess, "INK_LEVEL"), (preprocess, "FLOOR_LEVEL"), (preprocess, "STROKE_PERCENTILE"),
              (preprocess, "MAX_STROKE"), (preprocess, "WORK_SIDE"), (preprocess, "PAGE_GATE"),
-             (preprocess, "PAGE_STEP"), (preprocess, "PAGE_SHARE"),
+             (preprocess, "PAGE_STEP"), (preprocess, "PAGE_SHARE"), (preprocess, "SMALL_TAIL"),
              (segment, "MIN_AREA_FRACTION"), (segment, "PIECE_AREA_FRACTION"), (segment, "MIN_HEIGHT_FRACTION"),
              (segment, "MERGE_MARGIN"), (deskew, "MAX_SHEAR")]
 
@@ -100,8 +103,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         models = _train_models(data, Path(tmp))
         clean = {m: {s: _accuracy(clf, x, y) for s, (x, y) in sources.items()} for m, clf in models.items()}
-        sweeps = {knob: [_step(models, sources, replace(SWEEP_BASE.get(knob, BASE), **{knob: v})) for v in steps]
-                  for knob, steps, _ in SWEEPS}
+        sweeps = {name: [_step(models, sources, _scene(name, v)) for v in steps] for name, steps, _ in SWEEPS}
         mixed = _step(models, sources, None)
         constants = _constants(models[_main(models)], sources, data) if args.constants else None
     seconds = time.perf_counter() - start
@@ -110,6 +112,12 @@ def main() -> None:
     shown_plot = os.path.relpath(args.plot, args.out.parent)
     args.out.write_text(_markdown(results, args.per_step, seconds, shown_plot))
     print(args.out.read_text())
+
+
+def _scene(name: str, value) -> Scene:
+    """The scene of one step of sweep ``name``: its knob at ``value``, the rest as its base scene."""
+    knob, base, _ = SWEEP_BASE.get(name, (name, BASE, ""))
+    return replace(base, **{knob: value})
 
 
 def _samples(sources: dict, per_step: int) -> dict:
@@ -285,7 +293,7 @@ def _markdown(results: dict, per_step: int, seconds: float, shown_plot: str) -> 
         lines.append(f"| {m} | " + " | ".join(f"{clean[m][s]:.1%}" for s in sources) + " |")
     lines += ["", f"![robustness curves]({shown_plot})", ""]
     for knob, steps, legible in SWEEPS:
-        base = f" (px of softness, 0: hard; under a {SWEEP_BASE[knob].shadow:.0%} shadow)" if knob in SWEEP_BASE else ""
+        base = f" ({SWEEP_BASE[knob][2]})" if knob in SWEEP_BASE else ""
         lines += [f"## {knob}{base}", "", "| step | " + " | ".join(sources) + " |",
                   "|---|" + "---|" * len(sources)]
         for v, row in zip(steps, results["sweeps"][knob]):
