@@ -79,7 +79,8 @@ PROBES = [BASE, replace(BASE, blur=8), replace(BASE, stroke=1.5), replace(BASE, 
 CONSTANTS = [(preprocess, "BACKGROUND_CELLS"), (preprocess, "BACKGROUND_WINDOW"), (preprocess, "MIN_CONTRAST"),
              (preprocess, "INK_LEVEL"), (preprocess, "FLOOR_LEVEL"), (preprocess, "STROKE_PERCENTILE"),
              (preprocess, "MAX_STROKE"), (preprocess, "WORK_SIDE"), (preprocess, "PAGE_GATE"),
-             (preprocess, "PAGE_STEP"), (preprocess, "PAGE_SHARE"), (preprocess, "SMALL_TAIL"),
+             (preprocess, "PAGE_STEP"), (preprocess, "PAGE_SHARE"), (preprocess, "PAGE_EDGE"),
+             (preprocess, "SMALL_TAIL"),
              (segment, "MIN_AREA_FRACTION"), (segment, "PIECE_AREA_FRACTION"), (segment, "MIN_HEIGHT_FRACTION"),
              (segment, "MERGE_MARGIN"), (deskew, "MAX_SHEAR")]
 

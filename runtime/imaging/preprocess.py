@@ -72,6 +72,8 @@ SMALL_TAIL = 0.0005  # ... when no ink shows there: a digit 5% of the frame tall
 PAGE_GATE = 0.05  # a border this close to the picture's darkest or brightest grey (share of the range) is paper
 PAGE_STEP = 48  # grey levels a page (a sheet on a table) stands out from the border's surround by, at least
 PAGE_SHARE = 0.3  # of the picture a page covers, at least: more than a digit's ink
+PAGE_EDGE = 12  # grey levels, median, from a page's edge cells to their outside neighbours on the coarse grid:
+# a page's edge is a step (5% of measured pages under 29), a light falloff's lit side is not (5-7 at 80%)
 PAPER_PERCENTILE = 90  # of the border's greys: the paper's level, even with a shadow over most of the border
 STROKE_LEVEL = 0.4  # share of 255 above which a pixel of the 28x28 digit counts as stroke
 
@@ -248,10 +250,20 @@ def _page(gray: np.ndarray, border: np.ndarray, surround: float) -> np.ndarray |
         cell = max(1, min(h, w) // BACKGROUND_CELLS)
         coarse = (np.asarray(Image.fromarray(gray).reduce(cell)) if cell > 1 else gray).astype(np.int16)
         mask = side * (coarse - int(surround)) > PAGE_STEP
-        if np.count_nonzero(mask) >= PAGE_SHARE * mask.size:
+        if np.count_nonzero(mask) >= PAGE_SHARE * mask.size and _edge_step(side * coarse, mask) >= PAGE_EDGE:
             page = np.repeat(np.repeat(_filled(mask), cell, axis=0), cell, axis=1)[:h, :w]
             return gray[: page.shape[0], : page.shape[1]][page]
     return None
+
+
+def _edge_step(levels: np.ndarray, mask: np.ndarray) -> float:
+    """The median step in ``levels`` from each cell at the edge of ``mask`` to its neighbour outside it."""
+    steps = []
+    for inner, outer, inside, outside in ((levels[:, :-1], levels[:, 1:], mask[:, :-1], mask[:, 1:]),
+                                          (levels[:-1], levels[1:], mask[:-1], mask[1:])):
+        steps += [(inner - outer)[inside & ~outside], (outer - inner)[outside & ~inside]]
+    steps = np.concatenate(steps)
+    return float(np.median(steps)) if steps.size else 0.0
 
 
 def _filled(mask: np.ndarray) -> np.ndarray:
