@@ -236,8 +236,9 @@ def _page(gray: np.ndarray, border: np.ndarray, surround: float) -> np.ndarray |
     A page is a region at least ``PAGE_STEP`` grey levels brighter (a sheet on a table) or darker
     (a slate on a wall) than the border's median grey ``surround``, covering ``PAGE_SHARE`` of the
     picture on the background's coarse grid, and too little of the ``border`` for
-    ``is_dark_on_light``'s border rule to see it (a page that reaches further is paper there);
-    the holes the writing makes in it are filled.
+    ``is_dark_on_light``'s border rule to see it (a page that reaches further is paper there), whose
+    edge is a step (``PAGE_EDGE``; the lit side of a light falloff is not); the holes the writing
+    makes in it are filled.
     """
     levels = gray.astype(np.int16) - int(surround)
     rim = border.astype(np.int16) - int(surround)
