@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import machine  # noqa: E402
-from bench.scenes import FRAME, _camera, random_scene  # noqa: E402
+from bench.scenes import FRAME, _camera, _edge, random_scene  # noqa: E402
 from runtime import Classifier  # noqa: E402
 from runtime.imaging.preprocess import find_digits  # noqa: E402
 
@@ -73,10 +73,9 @@ def _pillow_page(rng: np.random.Generator, falloff: float, soft: float, hard: fl
     ramp = (cols / WIDTH * np.cos(angle) + rows / HEIGHT * np.sin(angle))
     ramp = (ramp - ramp.min()) / (ramp.max() - ramp.min())
     light = 1 - falloff * ramp ** rng.choice([1.0, 2.0])
-    for depth, width in ((soft, rng.uniform(10, 40)), (hard, 0.0)):
+    for depth, softness in ((soft, rng.uniform(10, 40)), (hard, 0.0)):
         if depth > 0:
-            side = _side(rng, rows, cols)
-            light *= 1 - depth * (1 / (1 + np.exp(-np.clip(side / width, -60, 60))) if width else side > 0)
+            light *= 1 - depth * _edge(_side(rng, rows, cols), softness)
     return rng.uniform(170, 235) * light
 
 
